@@ -1,0 +1,56 @@
+# infantpose: two commands do everything on a fresh machine.
+#   make demo   set up .venv and run the main job (synthetic adults -> infants)
+#   make test   set up .venv, check notebooks are clean and exported, run every notebook and tests/
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# 2 cores: one pytest worker per core, one BLAS thread per worker.
+WORKERS ?= 2
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export PYTHONHASHSEED ?= 0
+export MPLBACKEND ?= Agg
+
+.PHONY: help venv test check-clean pytest demo baseline bench clean-venv
+
+help:
+	@echo "make demo      - create .venv (if needed) and run the main job: train on synthetic adults, adapt to infants"
+	@echo "make test      - create .venv (if needed), check notebooks are clean and exported, run all tests"
+	@echo "make bench     - run the speed benchmarks in benchmarks/ (prints ratios)"
+
+# Re-install only when the project definition changed.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# nbdev-export / nbdev-clean must not change anything: the package is generated from the notebooks
+# and notebooks are committed clean. Compare the tree before and after instead of demanding a clean
+# tree, so this also works while you have uncommitted edits.
+check-clean: $(STAMP)
+	@before=$$(git status --porcelain -- nbs infantpose; git diff -- nbs infantpose | sha1sum); \
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean; \
+	after=$$(git status --porcelain -- nbs infantpose; git diff -- nbs infantpose | sha1sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "ERROR: nbdev-export / nbdev-clean changed files: export and clean the notebooks, then commit."; \
+	  git status --short -- nbs infantpose; exit 1; fi
+	@echo "notebooks clean and in sync with infantpose/"
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile tests
+
+test: check-clean pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m infantpose.cli demo
+
+bench: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)
