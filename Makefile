@@ -47,7 +47,7 @@ pytest: $(STAMP)
 test: check-clean pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m infantpose.cli demo
+	$(BIN)/infantpose demo --figures figures
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
