@@ -14,10 +14,13 @@ export PYTHONHASHSEED ?= 0
 export MPLBACKEND ?= Agg
 
 .PHONY: help venv test check-clean pytest demo baseline bench clean-venv
+BASELINE_VENV ?= .venv-baseline
+BASELINE_STAMP := $(BASELINE_VENV)/.installed
 
 help:
 	@echo "make demo      - create .venv (if needed) and run the main job: train on synthetic adults, adapt to infants"
 	@echo "make test      - create .venv (if needed), check notebooks are clean and exported, run all tests"
+	@echo "make baseline  - BlazePose (mediapipe, own venv) on the real SyRIP test and val splits: outputs/baseline/"
 	@echo "make bench     - run the speed benchmarks in benchmarks/ (prints ratios)"
 
 # Re-install only when the project definition changed.
@@ -48,6 +51,18 @@ test: check-clean pytest
 
 demo: $(STAMP)
 	$(BIN)/infantpose demo --figures figures
+
+# The off-the-shelf adult baseline lives in its own venv: mediapipe 0.10.21 pins numpy<2 (not a package dependency).
+$(BASELINE_STAMP):
+	@test -x $(BASELINE_VENV)/bin/python || $(PYTHON) -m venv $(BASELINE_VENV)
+	$(BASELINE_VENV)/bin/python -m pip install -q mediapipe==0.10.21 "numpy<2" pillow tqdm
+	@touch $@
+
+baseline: $(STAMP) $(BASELINE_STAMP)
+	@for split in test val; do \
+	  $(BASELINE_VENV)/bin/python baselines/blazepose.py --split $$split --out outputs/baseline/blazepose_$$split.json && \
+	  $(BIN)/python baselines/evaluate_baseline.py --split $$split --results outputs/baseline/blazepose_$$split.json \
+	    --name blazepose_$$split --figure figures/baseline_blazepose_$${split}_cases.png || exit 1; done
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
