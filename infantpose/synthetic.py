@@ -718,7 +718,7 @@ def render_sample(rng: np.random.Generator, domain: str = 'adult', image_size: t
     sm = _smpl_lm(lm); lm.update(sm)
     out['keypoints_smpl24'], out['visible_smpl24'], out['keypoints3d_smpl24'], _ = kp(_smpl_names())
     ys, xs = np.nonzero(mask)
-    out['box'] = np.array([xs.min() - 0.5, ys.min() - 0.5, xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64) if len(xs) else np.zeros(4)
+    out['box'] = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64) if len(xs) else np.zeros(4)
     if return_mesh: out['mesh_cam'], out['faces'] = Xc, a.faces
     out['meta'] = dict(body=body.params, camera=cam, outfit=outfit, height=height,
                        depth_coco17=X17[:, 2], vis_args_coco17=r17)   # the visibility test's inputs
