@@ -1,4 +1,4 @@
-"""Readers for the real on-disk formats (SyRIP/COCO, MINI-RGBD, SURREAL, LSP, Human3.6M) into one record type, with strict and lenient handling of bad input.
+"""Readers for the real on-disk formats (SyRIP/COCO, MINI-RGBD, SURREAL, LSP, Human3.6M, RHD and H3D hands) into one record type, with strict and lenient handling of bad input.
 
 Docs: https://infantpose.github.io/infantpose/datasets.html.md"""
 
@@ -22,9 +22,10 @@ from .paths import syrip_train200_dir
 from .skeletons import convert_keypoints, get_skeleton
 
 # %% auto #0
-__all__ = ['SYRIP_SPLITS', 'MINIRGBD_SPLITS', 'H36M_SUBJECTS', 'SURREAL_INTRINSIC', 'Record', 'Records', 'read_coco_keypoints',
-           'syrip_split_ids', 'syrip_split', 'read_minirgbd', 'read_minirgbd_csv', 'read_surreal_tll', 'read_lsp',
-           'read_h36m_tll', 'square_crop_box', 'prepare_surreal']
+__all__ = ['SYRIP_SPLITS', 'MINIRGBD_SPLITS', 'H36M_SUBJECTS', 'SURREAL_INTRINSIC', 'RHD_TO_HAND21', 'Record', 'Records',
+           'read_coco_keypoints', 'syrip_split_ids', 'syrip_split', 'read_minirgbd', 'read_minirgbd_csv',
+           'read_surreal_tll', 'read_lsp', 'read_h36m_tll', 'square_crop_box', 'prepare_surreal', 'read_rhd',
+           'read_h3d']
 
 # %% ../nbs/05_datasets.ipynb #c3ae829b
 @dataclass
@@ -417,3 +418,95 @@ def prepare_surreal(raw_root, out_root, splits=("train", "val", "test"), runs=(0
             counts[split] += len(samples)
             ld.finish()
     return counts
+
+# %% ../nbs/05_datasets.ipynb #c5a06d65
+RHD_TO_HAND21 = (0, 4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9, 16, 15, 14, 13, 20, 19, 18, 17)   # RHD index of each hand21 joint
+
+def _tll_square(kp, w: int, h: int, scale: float = 1.5):
+    "TLL's `scale_box` of the keypoint box: (left, top, right, bottom) inclusive int pixels of a square capped and shifted inside."
+    (x0, y0), (x1, y1) = kp.min(0), kp.max(0)
+    side = int(min(round(scale * max(x1 - x0, y1 - y0)), min(w, h)))
+    left, top = int(np.clip(round((x0 + x1) / 2 - side / 2), 0, w - side)), int(np.clip(round((y0 + y1) / 2 - side / 2), 0, h - side))
+    return left, top, left + side - 1, top + side - 1
+
+def _inclusive_area(l, t, r, b): return max(r - l + 1, 0) * max(b - t + 1, 0)
+
+def read_rhd(root, split: str = "train", strict: bool = True, check_images: bool = True, min_size: int = 64,
+             min_visible: int = 16, max_overlap: float = 0.3, occluded_flag: int = 0) -> Records:
+    """Read RHD hands into `hand21` `Record`s. Layout: `<root>/{training,evaluation}/anno_<set>.pickle` ({sample id:
+    {'uv_vis' (42, 3), 'xyz', 'K'}}) and `<root>/<set>/color/<id:05d>.png`; split 'train' (training) or 'test' (evaluation)."""
+    import pickle
+    if split not in ("train", "test"): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = Path(root) / ("training" if split == "train" else "evaluation")
+    path = folder / f"anno_{folder.name}.pickle"
+    if not path.is_file(): raise FileNotFoundError(f"RHD annotation file not found: {path}")
+    try:
+        with open(path, "rb") as f: anno = pickle.load(f)
+    except Exception as e: raise ValueError(f"{path}: cannot read as a pickle ({e})") from None
+    if not isinstance(anno, dict): raise ValueError(f"{path}: unknown layout, expected a dict of samples")
+    ld = _Loader(path, strict)
+    if not anno: ld.fail("empty annotation file", path, "-")
+    idx = np.array(RHD_TO_HAND21)
+    for sid in sorted(anno):
+        a = anno[sid]
+        uvv = np.asarray(a.get("uv_vis", []) if isinstance(a, dict) else [], dtype=np.float64)
+        if uvv.shape != (42, 3): ld.fail("wrong keypoint length", path, sid, f"uv_vis of shape {uvv.shape}, expected (42, 3)"); continue
+        image = folder / "color" / f"{int(sid):05d}.png"
+        w = h = 320
+        if check_images and image.is_file():
+            try: w, h = _image_size(image)
+            except (UnidentifiedImageError, OSError): pass             # `_add` reports the unreadable image
+        hands = [uvv[idx], uvv[idx + 21]]
+        for side, (hand, other) in enumerate([(hands[0], hands[1]), (hands[1], hands[0])]):
+            box = _tll_square(hand[:, :2], w, h)
+            ob = (*other[:, :2].min(0), *other[:, :2].max(0))
+            inter = (max(box[0], ob[0]), max(box[1], ob[1]), min(box[2], ob[2]), min(box[3], ob[3]))
+            if not box[2] - box[0] > min_size: ld.note("hands too small"); continue
+            if not hand[:, 2].sum() > min_visible: ld.note("hands with too few visible joints"); continue
+            if not _inclusive_area(*inter) / _inclusive_area(*box) < max_overlap: ld.note("hands overlapping the other hand"); continue
+            vis = np.where(hand[:, 2] > 0, 2, occluded_flag)
+            _add(ld, path, 2 * int(sid) + side, image, hand[:, :2], vis, "hand21", "hand21",
+                 box=[box[0], box[1], box[2] - box[0] + 1, box[3] - box[1] + 1], check_images=check_images, size=(w, h),
+                 image_id=int(sid), mark_outside=True, is_synthetic=True, domain="rhd")
+    return ld.finish()
+
+# %% ../nbs/05_datasets.ipynb #8682fcca
+def read_h3d(root, split: str = "train", task: str = "noobject", strict: bool = True, check_images: bool = True,
+             tll_split: bool = True) -> Records:
+    """Read `H3D_crop` into `hand21` `Record`s: `<root>/annotation.json` and `<root>/<name>` images; split 'train' | 'test'
+    | 'all' (TLL's seeded 80/20 split, test capped at 3200), task 'noobject' | 'object' | 'all'. `image_id` = position in the file."""
+    root = Path(root)
+    if split not in ("train", "test", "all"): raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    if task not in ("noobject", "object", "all"): raise ValueError(f"task must be 'noobject', 'object' or 'all', got {task!r}")
+    path = root / "annotation.json"
+    ld = _Loader(path, strict)
+    data = _read_json(path, ld)
+    if data is None: return ld.finish()
+    if not isinstance(data, list): raise ValueError(f"{path}: unknown layout, expected a list of samples")
+    if not data: ld.fail("empty annotation file", path, "-")
+    samples = [(i, s) for i, s in enumerate(data)]
+    bad = [i for i, s in samples if not isinstance(s, dict) or "name" not in s or "keypoint2d" not in s]
+    for i in bad: ld.fail("unknown sample layout", path, i, "expected keys name, keypoint2d")
+    samples = [(i, s) for i, s in samples if i not in set(bad)]
+    if task != "all":
+        keep = 1 if task == "noobject" else 0
+        ld.note("hands with objects" if keep else "hands without objects", sum(int(s.get("without_object", 1)) != keep for _, s in samples))
+        samples = [(i, s) for i, s in samples if int(s.get("without_object", 1)) == keep]
+    if tll_split and split != "all":
+        random.Random(42).shuffle(samples)
+        n = min(int(len(samples) * 0.2), 3200)
+        samples = samples[n:] if split == "train" else samples[:n]
+    for i, s in samples:
+        kp = np.asarray(s["keypoint2d"], dtype=np.float64)
+        image = root / s["name"]
+        w, h = 10**6, 10**6
+        if check_images and image.is_file():
+            try: w, h = _image_size(image)
+            except (UnidentifiedImageError, OSError): pass
+        box = None
+        if kp.shape == (21, 2) and np.isfinite(kp).all():
+            l, t, r, b = _tll_square(kp, w, h)
+            box = [l, t, r - l + 1, b - t + 1]
+        _add(ld, path, i, image, kp, np.full(kp.shape[:1], 2), "hand21", "hand21", box=box, check_images=check_images,
+             mark_outside=True, domain="h3d")
+    return ld.finish()

@@ -158,7 +158,9 @@ HAND21 = Skeleton(
     # UDAPE's hand groups: MCP, PIP, DIP and fingertip joints of the five fingers
     groups={"mcp": (1, 5, 9, 13, 17), "pip": (2, 6, 10, 14, 18), "dip": (3, 7, 11, 15, 19), "fingertip": (4, 8, 12, 16, 20),
             "all": tuple(range(1, 21))},
-    triplets=tuple((0 if j == 0 else 4 * f + j, 4 * f + j + 1, 4 * f + j + 2) for f in range(5) for j in range(3)),
+    # EvalPose angles: the bend at each finger joint, then the spread between neighbouring fingers at the wrist
+    triplets=tuple((0 if j == 0 else 4 * f + j, 4 * f + j + 1, 4 * f + j + 2) for f in range(5) for j in range(3))
+             + tuple((1 + 4 * f, 0, 5 + 4 * f) for f in range(4)),
 )
 
 # %% ../nbs/00_skeletons.ipynb #99307ec6
