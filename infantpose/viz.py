@@ -17,7 +17,9 @@ from PIL import Image, ImageDraw
 from .skeletons import Skeleton, get_skeleton
 
 # %% auto #0
-__all__ = ['SIDE_COLORS', 'joint_colors', 'draw_skeleton', 'draw_skeleton_image', 'show_heatmaps', 'gallery']
+__all__ = ['SIDE_COLORS', 'joint_colors', 'draw_skeleton', 'draw_skeleton_image', 'show_heatmaps', 'gallery', 'widgets_available',
+           'draw_sample', 'browse_dataset', 'prediction_errors', 'explore_predictions', 'heatmap_peaks',
+           'inspect_heatmaps']
 
 # %% ../nbs/03a_viz.ipynb #3aa51b88
 SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "center": "#2ca02c"}   # blue, red, green
@@ -142,3 +144,174 @@ def gallery(images: Sequence, gts: Sequence, preds: Sequence | None = None, skel
             ax.set_title((f"{titles[i]}: " if titles is not None and j == 0 else "") + what, fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/03a_viz.ipynb #13572144
+def _batch_parent() -> bool:
+    "True when this kernel was started by a batch executor (papermill, nbconvert, nbclient): the parent's command line, where /proc has it."
+    import os
+    try: cmd = open(f"/proc/{os.getppid()}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="ignore")
+    except OSError: return False
+    return any(s in cmd for s in ("papermill", "nbconvert", "nbclient"))
+
+def widgets_available() -> bool:
+    """True in a live Jupyter kernel (JupyterLab, Colab) with ipywidgets installed; False under tests (`IN_TEST`), papermill,
+    nbconvert or plain Python. `$INFANTPOSE_WIDGETS` = 1 / 0 overrides."""
+    import os, sys
+    flag = os.environ.get("INFANTPOSE_WIDGETS")
+    if flag is not None: return flag.strip().lower() not in ("0", "false", "no", "")
+    if os.environ.get("IN_TEST") or "papermill" in sys.modules: return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError: return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None and not _batch_parent()
+
+def _use_widgets(interactive: bool | None) -> bool:
+    if interactive is None: return widgets_available()
+    if interactive:
+        try: import ipywidgets  # noqa: F401
+        except ImportError as e: raise ImportError("interactive=True needs ipywidgets: pip install ipywidgets") from e
+    return bool(interactive)
+
+def _sample_arrays(s: dict, skeleton: Skeleton):
+    "A sample dict (image, keypoints, visible, optional mask; numpy or torch, image (H, W, 3) or (3, H, W)) -> numpy parts."
+    if "image" not in s or "keypoints" not in s: raise ValueError(f"sample: expected keys 'image' and 'keypoints', got {sorted(s)}")
+    im = _rgb_uint8(s["image"])
+    kp, v = _pose(s["keypoints"], s.get("visible"), skeleton)
+    m = s.get("mask")
+    if m is not None:
+        m = np.asarray(m.detach().cpu().numpy() if hasattr(m, "detach") else m).astype(bool)
+        if m.shape != im.shape[:2]: raise ValueError(f"mask: shape {m.shape}, expected the image's {im.shape[:2]}")
+    return im, kp, v, m
+
+# %% ../nbs/03a_viz.ipynb #317c97a7
+def draw_sample(ax, sample: dict, skeleton: str | Skeleton = "coco17", show_skeleton: bool = True, show_mask: bool = True,
+                show_visibility: bool = False, title: str = ""):
+    "Draw one sample dict (image (H, W, 3) or (3, H, W), keypoints (K, 2), visible (K,), optional mask (H, W)) on `ax`."
+    sk = get_skeleton(skeleton)
+    im, kp, v, m = _sample_arrays(sample, sk)
+    ax.imshow(im)
+    if show_mask and m is not None: ax.imshow(np.ma.masked_where(~m, m), cmap="spring", alpha=0.35, vmin=0, vmax=1)
+    if show_skeleton: draw_skeleton(ax, kp, v, sk, markersize=4)
+    if show_visibility:
+        for k in np.flatnonzero(v > 0): ax.annotate(str(v[k]), kp[k], xytext=(3, -3), textcoords="offset points", fontsize=6, color="w")
+    ax.set_xlim(-0.5, im.shape[1] - 0.5); ax.set_ylim(im.shape[0] - 0.5, -0.5); ax.axis("off")
+    if title: ax.set_title(title, fontsize=8)
+    return ax
+
+def browse_dataset(samples, skeleton: str | Skeleton = "coco17", interactive: bool | None = None, n_static: int = 4,
+                   size: float = 2.5):
+    """Browse `samples` (a sequence or Dataset of sample dicts): a slider and skeleton / mask / visibility toggles in a widget,
+    or a static figure of the first `n_static` samples. Returns the widget (`ipywidgets.VBox`) or the figure."""
+    n = len(samples)
+    if n == 0: raise ValueError("samples: empty")
+    if not _use_widgets(interactive):
+        k = min(n, n_static)
+        fig, axes = plt.subplots(1, k, figsize=(size * k, size), squeeze=False)
+        for i, ax in enumerate(axes[0]): draw_sample(ax, samples[i], skeleton, show_visibility=True, title=f"sample {i}")
+        fig.tight_layout()
+        return fig
+    import ipywidgets as W
+    idx = W.IntSlider(0, 0, n - 1, description="sample")
+    sk_box, mask_box, vis_box = W.Checkbox(True, description="skeleton"), W.Checkbox(True, description="mask"), W.Checkbox(False, description="visibility")
+    out = W.Output()
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(4, 4))
+            draw_sample(ax, samples[idx.value], skeleton, sk_box.value, mask_box.value, vis_box.value, f"sample {idx.value}")
+            plt.show()
+    for w in (idx, sk_box, mask_box, vis_box): w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([idx, sk_box, mask_box, vis_box]), out])
+
+# %% ../nbs/03a_viz.ipynb #16c35f51
+def prediction_errors(preds, gts, visible, norm=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint errors (N, K) (NaN where v = 0) of predictions (N, K, 2) against ground truth (N, K, 2), divided by `norm` (N,)
+    if given, and the sample order worst first by mean error (N,)."""
+    p, g, v = np.asarray(preds, float), np.asarray(gts, float), np.asarray(visible)
+    if p.shape != g.shape or p.ndim != 3 or p.shape[-1] != 2: raise ValueError(f"preds {p.shape} and gts {g.shape}: expected equal (N, K, 2)")
+    if v.shape != p.shape[:2]: raise ValueError(f"visible: shape {v.shape}, expected {p.shape[:2]}")
+    err = np.where(v > 0, np.linalg.norm(p - g, axis=-1), np.nan)
+    if norm is not None:
+        norm = np.asarray(norm, float)
+        if norm.shape != (len(p),): raise ValueError(f"norm: shape {norm.shape}, expected ({len(p)},)")
+        err = err / norm[:, None]
+    mean = np.array([np.nanmean(e) if np.isfinite(e).any() else -np.inf for e in err])
+    return err, np.argsort(-mean, kind="stable")
+
+def _draw_prediction(axes, image, gt, pred, v, err, sk: Skeleton, title: str):
+    ax, bx = axes
+    ax.imshow(_rgb_uint8(image))
+    draw_skeleton(ax, gt, v, sk, color_by_side=False, color="#2ca02c", markersize=3, linewidth=1.5)
+    draw_skeleton(ax, pred, np.full(sk.num_keypoints, 2), sk, markersize=3, linewidth=1.5, alpha=0.8)
+    ax.axis("off"); ax.set_title(title + " (green: GT)", fontsize=8)
+    order = [k for k in np.argsort(-np.nan_to_num(err, nan=-1)) if np.isfinite(err[k])]
+    bx.barh(range(len(order)), err[order], color=[joint_colors(sk)[0][k] for k in order])
+    bx.set_yticks(range(len(order)), [sk.names[k] for k in order], fontsize=6); bx.invert_yaxis()
+    bx.set_xlabel("error", fontsize=7); bx.tick_params(labelsize=6)
+
+def explore_predictions(images, gts, preds, visible, skeleton: str | Skeleton = "coco17", norm=None,
+                        interactive: bool | None = None, n_static: int = 3):
+    """Images (N, ...) with ground truth and predicted keypoints (N, K, 2), worst sample first: each with a bar chart of its per-joint
+    errors, worst joint first. A slider over the ranking in a widget, else a static figure of the `n_static` worst."""
+    sk = get_skeleton(skeleton)
+    err, order = prediction_errors(preds, gts, visible, norm)
+    if len(images) != len(order): raise ValueError(f"images: {len(images)} images for {len(order)} predictions")
+    title = lambda r: f"rank {r}: sample {order[r]}, mean error {np.nanmean(err[order[r]]):.3g}"
+    draw = lambda axes, r: _draw_prediction(axes, images[order[r]], gts[order[r]], preds[order[r]], visible[order[r]], err[order[r]], sk, title(r))
+    if not _use_widgets(interactive):
+        k = min(len(order), n_static)
+        fig, axes = plt.subplots(k, 2, figsize=(6, 2.8 * k), squeeze=False, gridspec_kw=dict(width_ratios=[1.2, 1]))
+        for r in range(k): draw(axes[r], r)
+        fig.tight_layout()
+        return fig
+    import ipywidgets as W
+    rank, out = W.IntSlider(0, 0, len(order) - 1, description="rank"), W.Output()
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 2, figsize=(7, 3.2), gridspec_kw=dict(width_ratios=[1.2, 1]))
+            draw(axes, rank.value); fig.tight_layout(); plt.show()
+    rank.observe(redraw, names="value"); redraw()
+    return W.VBox([rank, out])
+
+# %% ../nbs/03a_viz.ipynb #bbc639c4
+def heatmap_peaks(heatmaps) -> tuple[np.ndarray, np.ndarray]:
+    "Heatmaps (K, h, w) -> (argmax (K, 2), DARK (K, 2)) peaks, (x, y) in heatmap pixels."
+    import torch
+    from infantpose.codecs import decode_argmax, decode_dark
+    h = torch.as_tensor(np.asarray(heatmaps.detach().cpu() if hasattr(heatmaps, "detach") else heatmaps, np.float32))
+    if h.ndim != 3: raise ValueError(f"heatmaps: shape {tuple(h.shape)}, expected (K, h, w)")
+    return decode_argmax(h[None])[0][0].numpy(), decode_dark(h[None])[0][0].numpy()
+
+def _draw_heatmap(ax, hm, am, dk, name, zoom=None):
+    ax.imshow(hm, cmap="magma", interpolation="nearest")
+    if zoom: ax.set_xlim(dk[0] - zoom, dk[0] + zoom); ax.set_ylim(dk[1] + zoom, dk[1] - zoom)
+    ax.plot(*am, "s", mfc="none", mec="c", ms=8, mew=1.5, label=f"argmax ({am[0]:.0f}, {am[1]:.0f})")
+    ax.plot(*dk, "x", color="lime", ms=8, mew=2, label=f"DARK ({dk[0]:.2f}, {dk[1]:.2f})")
+    ax.legend(fontsize=6, loc="lower right"); ax.set_title(name, fontsize=8); ax.axis("off")
+
+def inspect_heatmaps(heatmaps, names: Sequence[str] | None = None, joints: Sequence[int] | None = None,
+                     zoom: float | None = 6, interactive: bool | None = None):
+    """Heatmaps (K, h, w): a joint selector showing one map with its argmax and DARK peaks in a widget, else a static figure of
+    `joints` (default the first 4); `zoom` shows +-zoom heatmap px around the peak (None: the whole map)."""
+    am, dk = heatmap_peaks(heatmaps)
+    hm = np.asarray(heatmaps.detach().cpu() if hasattr(heatmaps, "detach") else heatmaps, float)
+    names = list(names) if names is not None else [f"joint {k}" for k in range(len(hm))]
+    if len(names) != len(hm): raise ValueError(f"names: {len(names)} names for {len(hm)} heatmaps")
+    if not _use_widgets(interactive):
+        joints = list(joints) if joints is not None else list(range(min(4, len(hm))))
+        fig, axes = plt.subplots(1, len(joints), figsize=(2.6 * len(joints), 3), squeeze=False)
+        for ax, k in zip(axes[0], joints): _draw_heatmap(ax, hm[k], am[k], dk[k], names[k], zoom)
+        fig.tight_layout()
+        return fig
+    import ipywidgets as W
+    sel, out = W.Dropdown(options=[(n, k) for k, n in enumerate(names)], value=0, description="joint"), W.Output()
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(4, 4)); _draw_heatmap(ax, hm[sel.value], am[sel.value], dk[sel.value], names[sel.value], zoom); plt.show()
+    sel.observe(redraw, names="value"); redraw()
+    return W.VBox([sel, out])
