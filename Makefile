@@ -45,7 +45,7 @@ check-clean: $(STAMP)
 	@echo "notebooks clean and in sync with infantpose/"
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile tests
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist load --durations 15 tests
 
 test: check-clean pytest
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import tomllib
 
 import pytest
-from nbdev.test import test_nb
+from nbdev import test as nbdev_test   # (not `import test_nb`: pytest would collect it as a test)
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
@@ -27,5 +27,5 @@ def _notebooks():
 @pytest.mark.parametrize("nb", list(_notebooks()), ids=lambda p: str(p.relative_to(NBS)))
 def test_notebook(nb):
     flags = TST_FLAGS
-    ok, _ = test_nb(nb, skip_flags=flags, basepath=ROOT, showerr=True)
+    ok, _ = nbdev_test.test_nb(nb, skip_flags=flags, basepath=ROOT, showerr=True)
     assert ok, f"{nb.name} failed (see the traceback above)"
