@@ -60,8 +60,8 @@ $(BASELINE_STAMP):
 
 baseline: $(STAMP) $(BASELINE_STAMP)
 	@for split in test val; do \
-	  $(BASELINE_VENV)/bin/python baselines/blazepose.py --split $$split --out outputs/baseline/blazepose_$$split.json && \
-	  $(BIN)/python baselines/evaluate_baseline.py --split $$split --results outputs/baseline/blazepose_$$split.json \
+	  $(BASELINE_VENV)/bin/python baselines/blazepose.py --split $$split --out outputs/baseline/blazepose_$${split}_results.json && \
+	  $(BIN)/python baselines/evaluate_baseline.py --split $$split --results outputs/baseline/blazepose_$${split}_results.json \
 	    --name blazepose_$$split --figure figures/baseline_blazepose_$${split}_cases.png || exit 1; done
 
 bench: $(STAMP)

@@ -16,7 +16,7 @@ from infantpose.paths import syrip_train200_dir
 def main(argv=None):
     d = syrip_train200_dir()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--results", type=Path, default=Path("outputs/baseline/blazepose_test.json"), help="COCO results json (default: %(default)s)")
+    p.add_argument("--results", type=Path, default=Path("outputs/baseline/blazepose_test_results.json"), help="COCO results json (default: %(default)s)")
     p.add_argument("--gt", type=Path, default=d / "annotations" / "person_keypoints_train_infant.json", help="COCO keypoint ground truth (default: %(default)s)")
     p.add_argument("--images", type=Path, default=d / "images", help="image folder, for the figure (default: %(default)s)")
     p.add_argument("--splits", type=Path, default=d / "splits.json", help="splits.json (default: %(default)s)")
