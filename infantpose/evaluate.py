@@ -20,8 +20,8 @@ from . import codecs, geometry, metrics
 from .skeletons import get_skeleton
 
 # %% auto #0
-__all__ = ['Predictions', 'predict_topdown', 'evaluate_keypoints', 'fmt_ci', 'summary_table', 'posture_table', 'save_report',
-           'per_image_oks', 'cases_figure', 'evaluate_model']
+__all__ = ['Predictions', 'predict_topdown', 'pck_hits', 'ratio_ci', 'evaluate_keypoints', 'fmt_ci', 'summary_table',
+           'posture_table', 'save_report', 'per_image_oks', 'cases_figure', 'evaluate_model']
 
 # %% ../nbs/08_evaluate.ipynb #28c716d4
 @dataclass
@@ -92,18 +92,20 @@ def _match(gt: dict, results: list, image_ids, sigmas) -> tuple:
         pred[i] = cands[int(np.nanargmax(np.nan_to_num(o, nan=-1)))]
     return anns, gt_kp, boxes, pred
 
-def _pck_per_annotation(gt_kp, boxes, pred, thr):
-    "Per-annotation hits and valid counts (N, K); a missing prediction misses every labelled joint."
+def pck_hits(gt_kp, boxes, pred, thr: float = 0.05):
+    "Hits and valid counts (N, K) of `pred` (N, K, 2) against `gt_kp` (N, K, 3) within `thr` x max(box w, h); a NaN prediction misses every labelled joint."
     vis = gt_kp[..., 2] > 0
     norm = metrics.norm_box_size(boxes)[:, None]
     with np.errstate(invalid="ignore"):
         dist = np.linalg.norm(np.nan_to_num(pred, nan=1e9) - gt_kp[..., :2], axis=-1) / norm
     return (dist < thr) & vis, vis
 
-def _ratio_ci(hits, valid, n_boot, rng):
-    "Whole-set hits / valid with a bootstrap interval over rows (images)."
+def ratio_ci(hits, valid, n_boot: int = 1000, rng=None) -> list:
+    "Whole-set hits / valid `[value, lo, hi]` with a 95% bootstrap interval over rows (images); NaN bounds when `n_boot < 1`."
     h, v = hits.sum(1).astype(float), valid.sum(1).astype(float)
     value = h.sum() / max(v.sum(), 1)
+    if n_boot < 1: return [float(value), float("nan"), float("nan")]
+    rng = rng if rng is not None else np.random.default_rng(0)
     idx = rng.integers(0, len(h), (n_boot, len(h)))
     boots = h[idx].sum(1) / np.maximum(v[idx].sum(1), 1)
     lo, hi = np.quantile(boots, [0.025, 0.975])
@@ -145,8 +147,8 @@ def _scores(gt, results, image_ids, sk, pck_thr, n_boot, rng, detail=True) -> di
             out.update({f"{k}_{area}": list(v) for k, v in ap.items()})
         else:  # nothing predicted at all: every person missed
             out.update({f"{k}_{area}": [0.0, 0.0, 0.0] for k in ("AP", "AP50", "AP75", "AR")})
-    hits, valid = _pck_per_annotation(gt_kp, boxes, pred, pck_thr)
-    out["PCK"] = _ratio_ci(hits, valid, n_boot, rng)
+    hits, valid = pck_hits(gt_kp, boxes, pred, pck_thr)
+    out["PCK"] = ratio_ci(hits, valid, n_boot, rng)
     found = ~np.isnan(pred).any((1, 2))
     ep = np.zeros(len(anns))
     if found.any():

@@ -17,7 +17,6 @@ from torch import nn
 
 from .codecs import decode_argmax, encode_tll, encode_unbiased
 from .geometry import apply_affine, invert, resize_matrix, warp_tensor
-from .metrics import norm_box_size
 from .pipeline import PairedDataset, TopDownDataset
 from .train import EMA, Hooks, TrainConfig, TrainState, fit, load_checkpoint, save_checkpoint
 
@@ -300,21 +299,15 @@ def mean_teacher(model: nn.Module, config: MeanTeacherConfig | None = None, styl
 def evaluate_pck(model: nn.Module, records, input_size, thr: float = 0.05, flip: bool = True, n_boot: int = 1000,
                  seed: int = 0, batch_size: int = 32, device="cpu") -> list[float]:
     "PCK@`thr` of max(box w, h) of `model` on `records` (ground-truth boxes, top-down) -> `[value, lo, hi]` (95 % bootstrap over images)."
-    from infantpose.evaluate import predict_topdown
+    from infantpose.evaluate import pck_hits, predict_topdown, ratio_ci
     from infantpose.models import heatmap_size
     was = model.training
     ds = TopDownDataset(records, input_size=input_size, heatmap_size=heatmap_size(model, input_size), skeleton=records[0].skeleton)
     pred = predict_topdown(model, ds, batch_size=batch_size, flip=flip, decode="dark", device=device, progress=False)
     model.train(was)
-    gt, vis = np.stack([r.keypoints for r in records]), np.stack([r.visible for r in records]) > 0
-    norm = norm_box_size(np.stack([r.box for r in records]))
-    hits = ((np.linalg.norm(pred.keypoints - gt, axis=-1) / norm[:, None]) < thr) & vis
-    h, v = hits.sum(1).astype(float), vis.sum(1).astype(float)
-    value = float(h.sum() / max(v.sum(), 1))
-    if n_boot < 1: return [value, float("nan"), float("nan")]
-    idx = np.random.default_rng(seed).integers(0, len(h), (n_boot, len(h)))
-    lo, hi = np.quantile(h[idx].sum(1) / np.maximum(v[idx].sum(1), 1), [0.025, 0.975])
-    return [value, float(lo), float(hi)]
+    gt = np.stack([np.c_[r.keypoints, r.visible] for r in records])
+    hits, valid = pck_hits(gt, np.stack([r.box for r in records]), pred.keypoints, thr)
+    return ratio_ci(hits, valid, n_boot, np.random.default_rng(seed))
 
 class BestCheckpoint:
     "Keep the weights of the epoch with the highest `metrics[key]` in `path`; a `fit` extra module (`state_dict` of plain values)."

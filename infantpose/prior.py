@@ -25,7 +25,7 @@ from .skeletons import conversion, get_skeleton
 
 # %% auto #0
 __all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'PRIORS', 'prior_joint_map', 'bone_directions', 'BoneMLP',
-           'StructureEncoder', 'DFNet', 'map_legacy_state_dict', 'PoseNDF', 'rotate_bones', 'flip_bones',
+           'StructureEncoder', 'DFNet', 'map_legacy_state_dict', 'SavedPrior', 'PoseNDF', 'rotate_bones', 'flip_bones',
            'perturb_bones', 'knn_distance_labels', 'make_posendf_data', 'NDFSchedule', 'train_posendf',
            'normalize_pose', 'PoseVAE', 'PosePrior', 'build_prior', 'load_prior', 'PoseSet', 'load_infant_poses',
            'synthetic_poses', 'load_adult_poses', 'perturb_keypoints']
@@ -129,7 +129,18 @@ def map_legacy_state_dict(state_dict: dict) -> dict:
     return out
 
 # %% ../nbs/11_prior.ipynb #6ea5ba73
-class PoseNDF(nn.Module):
+class SavedPrior:
+    "Save / load for the priors: `{kind, config, state_dict}`, plain values and tensors (loads with `weights_only=True`)."
+    def save(self, path) -> None:
+        torch.save({"kind": self.kind, "config": self.config, "state_dict": self.state_dict()}, path)
+
+    @classmethod
+    def load(cls, path, map_location="cpu"):
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        if ckpt.get("kind") != cls.kind: raise ValueError(f"{path}: a {ckpt.get('kind')!r} prior, not {cls.kind!r}")
+        model = cls(**ckpt["config"]); model.load_state_dict(ckpt["state_dict"]); return model.eval()
+
+class PoseNDF(SavedPrior, nn.Module):
     """SHIFT's infant pose prior: `score(keypoints (B, K, 2), visible (B, K))` -> (B,) distance to the pose manifold.
 
     `skeleton` names the keypoint set of the inputs (any set `prior_joint_map` can build the bones from); the defaults are
@@ -156,14 +167,6 @@ class PoseNDF(nn.Module):
         units, mask = self.bones(keypoints, visible)
         return self(units * mask[..., None].to(units.dtype))
 
-    def save(self, path) -> None:
-        torch.save({"kind": self.kind, "config": self.config, "state_dict": self.state_dict()}, path)
-
-    @classmethod
-    def load(cls, path, map_location="cpu") -> "PoseNDF":
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        if ckpt.get("kind") != cls.kind: raise ValueError(f"{path}: a {ckpt.get('kind')!r} prior, not {cls.kind!r}")
-        model = cls(**ckpt["config"]); model.load_state_dict(ckpt["state_dict"]); return model.eval()
 
     @classmethod
     def load_published(cls, path_or_state_dict, skeleton: str = "body16", map_location="cpu") -> "PoseNDF":
@@ -301,7 +304,7 @@ def normalize_pose(keypoints, visible=None, eps: float = 1e-6):
     return d / scale[:, None, None], m, centre, scale
 
 # %% ../nbs/11_prior.ipynb #f51a9153
-class PoseVAE(nn.Module):
+class PoseVAE(SavedPrior, nn.Module):
     """MLP VAE over normalised poses of `skeleton`: `score(keypoints (B, K, 2), visible (B, K))` -> (B,) negative ELBO.
 
     Encoder input: the normalised pose times the mask, and the mask (3K); latent `latent`-D; decoder output 2K.
@@ -368,15 +371,6 @@ class PoseVAE(nn.Module):
             history.append(total / len(kp))
         self.eval()
         return history
-
-    def save(self, path) -> None:
-        torch.save({"kind": self.kind, "config": self.config, "state_dict": self.state_dict()}, path)
-
-    @classmethod
-    def load(cls, path, map_location="cpu") -> "PoseVAE":
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        if ckpt.get("kind") != cls.kind: raise ValueError(f"{path}: a {ckpt.get('kind')!r} prior, not {cls.kind!r}")
-        model = cls(**ckpt["config"]); model.load_state_dict(ckpt["state_dict"]); return model.eval()
 
 # %% ../nbs/11_prior.ipynb #6100499b
 @runtime_checkable
