@@ -21,7 +21,7 @@ Usage:
 """
 from __future__ import annotations
 
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
     ap.add_argument("--overwrite", action="store_true", help="rewrite masks that exist")
     a = ap.parse_args(argv)
+    # mediapipe imports matplotlib, which rejects a MPLBACKEND inherited from a Jupyter kernel (papermill runs us from one)
+    os.environ["MPLBACKEND"] = "Agg"
     import mediapipe as mp                          # only here, so that --help works anywhere
 
     files = list_images(a.images, a.limit)
