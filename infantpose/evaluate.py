@@ -21,7 +21,7 @@ from .skeletons import get_skeleton
 
 # %% auto #0
 __all__ = ['Predictions', 'predict_topdown', 'pck_hits', 'ratio_ci', 'evaluate_keypoints', 'fmt_ci', 'summary_table',
-           'posture_table', 'save_report', 'per_image_oks', 'cases_figure', 'evaluate_model']
+           'posture_table', 'save_report', 'compare_results', 'per_image_oks', 'cases_figure', 'evaluate_model']
 
 # %% ../nbs/08_evaluate.ipynb #28c716d4
 @dataclass
@@ -193,6 +193,27 @@ def save_report(report: dict, out_dir, name: str) -> Path:
     if report.get("pck_groups"): md += [metrics.group_table({name: report["pck_groups"]}), ""]
     (out / f"{name}.md").write_text("\n".join(md))
     return out / f"{name}.json"
+
+# %% ../nbs/08_evaluate.ipynb #2a89a98a
+def compare_results(gt, results_a: list, results_b: list, image_ids=None, skeleton: str = "coco17", pck_thr: float = 0.05,
+                    n_boot: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over images of a - b: `{"AP_box" | "AP_file" | "PCK": [difference, lo, hi]}` (95 %), both result
+    lists scored on the same resamples of `image_ids` (default: all images of `gt`). A miss counts as in `evaluate_keypoints`."""
+    gt = metrics.load_coco_json(gt)
+    sk = get_skeleton(skeleton)
+    image_ids = sorted({im["id"] for im in gt["images"]} if image_ids is None else {int(i) for i in image_ids})
+    keep = set(image_ids)
+    results_a, results_b = ([r for r in res if r["image_id"] in keep] for res in (results_a, results_b))
+    rng = np.random.default_rng(seed)
+    out = {f"AP_{area}": list(metrics.coco_ap_difference(gt, results_a, results_b, n_boot, rng=rng, sigmas=sk.sigmas,
+                                                          area=area, image_ids=image_ids)) for area in ("box", "file")}
+    hv = [pck_hits(*_match(gt, res, image_ids, sk.sigmas)[1:], pck_thr) for res in (results_a, results_b)]
+    (ha, va), (hb, vb) = [(h.sum(1).astype(float), v.sum(1).astype(float)) for h, v in hv]
+    idx = rng.integers(0, len(ha), (n_boot, len(ha)))
+    ratio = lambda h, v: h.sum(-1) / np.maximum(v.sum(-1), 1)
+    diffs = ratio(ha[idx], va[idx]) - ratio(hb[idx], vb[idx])
+    out["PCK"] = [float(ratio(ha, va) - ratio(hb, vb)), *map(float, np.quantile(diffs, [0.025, 0.975]))]
+    return out
 
 # %% ../nbs/08_evaluate.ipynb #774d375f
 def per_image_oks(gt, results: list, image_ids, skeleton: str = "coco17") -> dict:
