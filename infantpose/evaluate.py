@@ -204,6 +204,9 @@ def compare_results(gt, results_a: list, results_b: list, image_ids=None, skelet
     image_ids = sorted({im["id"] for im in gt["images"]} if image_ids is None else {int(i) for i in image_ids})
     keep = set(image_ids)
     results_a, results_b = ([r for r in res if r["image_id"] in keep] for res in (results_a, results_b))
+    if not results_a or not results_b:
+        raise ValueError(f"compare_results: {'results_a' if not results_a else 'results_b'} has no prediction on these "
+                         f"{len(image_ids)} images (its AP and PCK are 0; there is nothing to resample)")
     rng = np.random.default_rng(seed)
     out = {f"AP_{area}": list(metrics.coco_ap_difference(gt, results_a, results_b, n_boot, rng=rng, sigmas=sk.sigmas,
                                                           area=area, image_ids=image_ids)) for area in ("box", "file")}
