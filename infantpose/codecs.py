@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .geometry import apply_affine, invert, resize_matrix
+from .geometry import apply_affine, check_size, invert, resize_matrix
 
 # %% auto #0
 __all__ = ['encode_tll', 'encode_unbiased', 'decode_argmax', 'gaussian_kernel1d', 'blur_heatmaps', 'decode_dark', 'soft_argmax',
@@ -31,15 +31,11 @@ def _check_keypoints(keypoints, visible):
     if bool(torch.isnan(kp).any()): raise ValueError(f"keypoints: shape {tuple(kp.shape)} contains NaN coordinates")
     return kp, v
 
-def _size2(size, name):
-    if len(size) != 2 or min(size) <= 0: raise ValueError(f"{name}: expected (width, height) > 0, got {size}")
-    return tuple(size)
-
 # %% ../nbs/02_codecs.ipynb #b5de77e9
 def encode_tll(keypoints, visible, input_size=(256, 256), heatmap_size=(64, 64), sigma: float = 2.):
     "TLL integer Gaussian: keypoints `(B, K, 2)` input px, visible `(B, K)` -> heatmaps `(B, K, h, w)` float32, weights `(B, K)`."
     kp, v = _check_keypoints(keypoints, visible)
-    (Wi, Hi), (w, h) = _size2(input_size, "input_size"), _size2(heatmap_size, "heatmap_size")
+    (Wi, Hi), (w, h) = check_size(input_size, "input_size", integer=True), check_size(heatmap_size, "heatmap_size", integer=True)
     stride = torch.tensor([Wi / w, Hi / h], dtype=torch.float64)
     mu = torch.trunc(kp / stride + 0.5)                                   # Python int(): toward zero
     tmp = sigma * 3
@@ -58,7 +54,7 @@ def encode_tll(keypoints, visible, input_size=(256, 256), heatmap_size=(64, 64),
 def encode_unbiased(keypoints_hm, visible, heatmap_size, sigma: float = 2.):
     "DARK float Gaussian: keypoints `(B, K, 2)` in heatmap px, visible `(B, K)` -> heatmaps `(B, K, h, w)` float32, weights `(B, K)`."
     mu, v = _check_keypoints(keypoints_hm, visible)
-    w, h = _size2(heatmap_size, "heatmap_size")
+    w, h = check_size(heatmap_size, "heatmap_size", integer=True)
     tmp = sigma * 3
     ul, br = torch.trunc(mu - tmp), torch.trunc(mu + tmp + 1)
     outside = (ul[..., 0] >= w) | (ul[..., 1] >= h) | (br[..., 0] < 0) | (br[..., 1] < 0)
@@ -174,7 +170,7 @@ class HeatmapCodec:
     "Keypoints `(B, K, 2)` input px <-> heatmaps `(B, K, h, w)`; sizes are `(width, height)`."
     def __init__(self, input_size=(192, 256), heatmap_size=(48, 64), sigma: float = 2.0, encoding: str = "unbiased"):
         if encoding not in ("unbiased", "tll"): raise ValueError(f"encoding: expected 'unbiased' or 'tll', got {encoding!r}")
-        self.input_size, self.heatmap_size = _size2(input_size, "input_size"), _size2(heatmap_size, "heatmap_size")
+        self.input_size, self.heatmap_size = check_size(input_size, "input_size", integer=True), check_size(heatmap_size, "heatmap_size", integer=True)
         self.sigma, self.encoding = sigma, encoding
         self.to_heatmap = resize_matrix(self.input_size, self.heatmap_size)
 

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['check_matrix', 'translate', 'scale', 'rotate', 'shear', 'hflip', 'compose', 'invert', 'apply_affine',
-           'box_to_center_size', 'crop_matrix', 'resize_matrix', 'resize_pad_matrix', 'to_normalized', 'warp_tensor',
-           'warp_image', 'random_affine']
+           'box_to_center_size', 'check_size', 'crop_matrix', 'resize_matrix', 'resize_pad_matrix', 'to_normalized',
+           'warp_tensor', 'warp_image', 'random_affine']
 
 # %% ../nbs/01_geometry.ipynb #9fd2d001
 def _shape(x) -> tuple: return tuple(np.shape(x)) if not torch.is_tensor(x) else tuple(x.shape)
@@ -137,27 +137,29 @@ def box_to_center_size(box_xywh, aspect_ratio: float, padding: float = 1.25, box
     return center, np.array([w, h]) * padding
 
 # %% ../nbs/01_geometry.ipynb #2315e3e8
-def _size2(size, name):
+def check_size(size, name: str = "size", integer: bool = False) -> tuple:
+    "A checked `(width, height)`: two numbers > 0 (whole numbers if `integer`) -> a tuple of floats (ints if `integer`)."
     s = np.asarray(size, dtype=np.float64).reshape(-1)
-    if s.shape != (2,) or not (s > 0).all(): raise ValueError(f"{name}: expected (width, height) > 0, got {np.asarray(size).tolist()}")
-    return s
+    if s.shape != (2,) or not (s > 0).all() or (integer and not (s == np.round(s)).all()):
+        raise ValueError(f"{name}: expected (width, height) > 0{', whole numbers' if integer else ''}, got {np.asarray(size).tolist()}")
+    return tuple(int(v) for v in s) if integer else tuple(float(v) for v in s)
 
 def crop_matrix(center, size, out_size, rot_deg: float = 0.0) -> np.ndarray:
     "Top-down crop: box `center (2,)`, `size (w, h)` in source px -> output image `out_size (W, H)`; `(3, 3)`."
     c = np.asarray(center, dtype=np.float64)
     if c.shape != (2,) or not np.isfinite(c).all(): raise ValueError(f"center: expected (x, y), got {c.tolist()}")
-    sw, sh = _size2(size, "size"); W, H = _size2(out_size, "out_size")
+    sw, sh = check_size(size, "size"); W, H = check_size(out_size, "out_size")
     return compose(translate(-c[0], -c[1]), rotate(rot_deg), scale(W / sw, H / sh), translate((W - 1) / 2, (H - 1) / 2))
 
 def resize_matrix(src_size, dst_size) -> np.ndarray:
     "Map pixel coordinates of a `src_size (W, H)` frame to a `dst_size (w, h)` frame of the same content, `(3, 3)`."
-    (W, H), (w, h) = _size2(src_size, "src_size"), _size2(dst_size, "dst_size")
+    (W, H), (w, h) = check_size(src_size, "src_size"), check_size(dst_size, "dst_size")
     return compose(translate(0.5, 0.5), scale(w / W, h / H), translate(-0.5, -0.5))
 
 # %% ../nbs/01_geometry.ipynb #62c201ec
 def resize_pad_matrix(src_size, dst_size, compat: bool = False) -> np.ndarray:
     "TLL `ResizePad` as a matrix: long side to `dst_size (W, H)`, centred with zero bars; `compat` for TLL's keypoint offsets."
-    (Ws, Hs), (Wd, Hd) = _size2(src_size, "src_size"), _size2(dst_size, "dst_size")
+    (Ws, Hs), (Wd, Hd) = check_size(src_size, "src_size"), check_size(dst_size, "dst_size")
     if not compat:
         s = min(Wd / Ws, Hd / Hs)
         return compose(resize_matrix((Ws, Hs), (Ws * s, Hs * s)), translate((Wd - Ws * s) / 2, (Hd - Hs * s) / 2))
@@ -175,7 +177,7 @@ def _pix2norm(size) -> np.ndarray:
 def to_normalized(M, src_size, dst_size):
     "Pixel matrix `M` (src px -> dst px) to the same map in `grid_sample` normalised coordinates; keeps numpy/torch and batch."
     M = check_matrix(M)
-    Ns, Nd = _pix2norm(_size2(src_size, "src_size")), _pix2norm(_size2(dst_size, "dst_size"))
+    Ns, Nd = _pix2norm(check_size(src_size, "src_size")), _pix2norm(check_size(dst_size, "dst_size"))
     if torch.is_tensor(M):
         Ns, Nd = (torch.as_tensor(n, dtype=torch.float64, device=M.device) for n in (Ns, Nd))
         return (Nd @ M.double() @ invert(Ns)).to(M.dtype)
@@ -188,7 +190,7 @@ def warp_tensor(x: torch.Tensor, M, out_size, mode: str = "bilinear", padding_mo
     M = torch.as_tensor(M, dtype=torch.float64, device=x.device) if not torch.is_tensor(M) else M.to(x.device, torch.float64)
     if M.ndim == 2: M = M.expand(x.shape[0], 3, 3)
     if M.shape[0] != x.shape[0]: raise ValueError(f"M: batch {tuple(M.shape)} does not match x {tuple(x.shape)}")
-    W, H = (int(v) for v in _size2(out_size, "out_size"))
+    W, H = (int(v) for v in check_size(out_size, "out_size"))
     theta = invert(to_normalized(M, (x.shape[-1], x.shape[-2]), (W, H)))[:, :2].to(x.dtype if x.is_floating_point() else torch.float32)
     xf = x if x.is_floating_point() else x.float()
     grid = F.affine_grid(theta, [x.shape[0], x.shape[1], H, W], align_corners=False)

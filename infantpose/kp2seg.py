@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .codecs import decode_argmax, soft_argmax
-from .geometry import apply_affine, hflip, resize_matrix
+from .geometry import apply_affine, check_size, hflip, resize_matrix
 from .pipeline import draw_augment, load_image, warp_crop
 from .train import Hooks, TrainConfig, fit
 
@@ -29,20 +29,15 @@ __all__ = ['KP2SEG_SCHEDULES', 'VOC_PERSON', 'normalize_keypoints', 'denormalize
            'segmenter_step', 'train_segmenter', 'evaluate_segmenter', 'SegmenterMasks']
 
 # %% ../nbs/12_kp2seg.ipynb #de731a7b
-def _size2(size, name: str) -> tuple[int, int]:
-    s = tuple(int(v) for v in np.asarray(size).reshape(-1))
-    if len(s) != 2 or min(s) < 1: raise ValueError(f"{name}: expected (width, height) >= 1, got {size}")
-    return s
-
 def normalize_keypoints(keypoints: torch.Tensor, size) -> torch.Tensor:
     "`(..., K, 2)` px of a frame of `size (W, H)` -> `[-1, 1]` (-1 and 1 are the frame's outer edges)."
-    W, H = _size2(size, "size")
+    W, H = check_size(size, "size", integer=True)
     scale = keypoints.new_tensor([2. / W, 2. / H])
     return (keypoints + 0.5) * scale - 1
 
 def denormalize_keypoints(keypoints: torch.Tensor, size) -> torch.Tensor:
     "Inverse of `normalize_keypoints`: `[-1, 1]` -> px of a frame of `size (W, H)`."
-    W, H = _size2(size, "size")
+    W, H = check_size(size, "size", integer=True)
     return (keypoints + 1) * keypoints.new_tensor([W / 2., H / 2.]) - 0.5
 
 # %% ../nbs/12_kp2seg.ipynb #019a9f51
@@ -55,7 +50,7 @@ class Kp2SegGenerator(nn.Module):
                  num_classes: int | None = None, seed: int = 0):
         super().__init__()
         self.num_keypoints, self.compat, self.nz, self.ngf = int(num_keypoints), bool(compat), int(nz), int(ngf)
-        self.output_size = _size2(output_size, "output_size")
+        self.output_size = check_size(output_size, "output_size", integer=True)
         self.num_classes = int(num_classes or (21 if compat else 1))
         self.fc = nn.Linear((2 if compat else 3) * self.num_keypoints, nz)
         ch, layers = [nz, ngf * 8, ngf * 4, ngf * 2, ngf], []
@@ -95,7 +90,7 @@ class Kp2SegGenerator(nn.Module):
             if v.shape != (B, K): raise ValueError(f"visible: expected (B={B}, K={K}), got {tuple(v.shape)}")
             z = self.fc(torch.cat([(keypoints * v[..., None]).flatten(1), v], 1))
         y = self.main(z[:, :, None, None])                                  # (B, C, 64, 64)
-        W, H = _size2(size or self.output_size, "size")
+        W, H = check_size(size or self.output_size, "size", integer=True)
         return F.interpolate(y, size=(H, W), mode="bilinear", align_corners=False)
 
 # %% ../nbs/12_kp2seg.ipynb #88331654
@@ -128,7 +123,7 @@ def load_mask(path) -> torch.Tensor:
 
 def mask_in_frame(mask: torch.Tensor, matrix, input_size, mask_size=None) -> torch.Tensor:
     "Mask `(1, H, W)` in original image px -> `(1, h, w)` of the view `matrix (3, 3)` (original px -> `input_size` px) at `mask_size (w, h)`."
-    mask_size = _size2(mask_size or input_size, "mask_size")
+    mask_size = check_size(mask_size or input_size, "mask_size", integer=True)
     M = resize_matrix(input_size, mask_size) @ np.asarray(matrix, dtype=np.float64)
     return warp_crop(mask, M, mask_size)
 
@@ -145,7 +140,7 @@ class PersonMaskDataset(Dataset):
                                         f"{bad[0].image_path}; masks go to masks/<stem>.png beside images/")
         self.samples, self.jitter, self.drop_prob, self.images = samples, float(jitter), float(drop_prob), bool(images)
         self.seed, self.epoch, self._masks = int(seed), 0, {}
-        self.mask_size = _size2(mask_size or samples.heatmap_size, "mask_size")
+        self.mask_size = check_size(mask_size or samples.heatmap_size, "mask_size", integer=True)
 
     def __len__(self): return len(self.samples)
     def set_epoch(self, epoch: int): self.epoch = int(epoch); self.samples.set_epoch(epoch)
@@ -319,7 +314,7 @@ class ViewMasks(Dataset):
         if missing not in ("raise", "skip"): raise ValueError(f"missing: 'raise' or 'skip', got {missing!r}")
         if not hasattr(dataset, "records"): raise ValueError("dataset: expected a pipeline dataset with `records` (e.g. MeanTeacherViews)")
         self.dataset, self.source, self.student, self.missing = dataset, source, bool(student), missing
-        self.mask_size = _size2(mask_size or dataset.heatmap_size, "mask_size")
+        self.mask_size = check_size(mask_size or dataset.heatmap_size, "mask_size", integer=True)
 
     @property
     def records(self): return self.dataset.records
@@ -400,7 +395,7 @@ class PersonSegmenter(nn.Module):
         self.arch = arch
 
     def forward(self, images: torch.Tensor, size=None) -> torch.Tensor:
-        W, H = _size2(size or (images.shape[-1], images.shape[-2]), "size")
+        W, H = check_size(size or (images.shape[-1], images.shape[-2]), "size", integer=True)
         return F.interpolate(self.net(images), size=(H, W), mode="bilinear", align_corners=False)
 
 def segmenter_step(state, batch: dict) -> dict:
