@@ -18,12 +18,12 @@ from torch import nn
 from .codecs import decode_argmax, encode_tll, encode_unbiased
 from .geometry import apply_affine, invert, resize_matrix, warp_tensor
 from .pipeline import PairedDataset, TopDownDataset
-from .train import EMA, Hooks, TrainConfig, TrainState, fit, load_checkpoint, save_checkpoint
+from .train import EMA, Hooks, TrainConfig, TrainState, _to_cpu, fit, load_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['three_step_inverse', 'warp_back', 'teacher_heatmaps', 'confidence_mask', 'rectify', 'consistency_loss',
            'adaptive_occlusion', 'adain_encoder', 'adain_decoder', 'adain', 'AdaINStyle', 'MeanTeacherConfig',
-           'mean_teacher_step', 'mean_teacher', 'evaluate_pck', 'BestCheckpoint', 'udape']
+           'mean_teacher_step', 'mean_teacher', 'evaluate_pck', 'BestCheckpoint', 'fit_with_choice', 'udape']
 
 # %% ../nbs/10_mean_teacher.ipynb #f0fc8404
 def _about(A: torch.Tensor, c) -> torch.Tensor:
@@ -72,6 +72,8 @@ def warp_back(heatmaps: torch.Tensor, matrices: torch.Tensor, compat: bool = Fal
 
 # %% ../nbs/10_mean_teacher.ipynb #5d51f52b
 @torch.no_grad()
+def _first(y): return y[0] if isinstance(y, (tuple, list)) else y     # networks that also return features
+
 def teacher_heatmaps(teacher: nn.Module, images: torch.Tensor, matrices: torch.Tensor, compat: bool = False,
                      train_mode: bool = True) -> torch.Tensor:
     """Teacher views `images (B, k, 3, H, W)` with base -> view matrices `(B, k, 3, 3)` in heatmap px -> the mean of the
@@ -82,7 +84,7 @@ def teacher_heatmaps(teacher: nn.Module, images: torch.Tensor, matrices: torch.T
     outs = []
     for j in range(images.shape[1]):
         y = teacher(images[:, j])
-        outs.append(warp_back((y[0] if isinstance(y, (tuple, list)) else y).float(), matrices[:, j], compat))
+        outs.append(warp_back(_first(y).float(), matrices[:, j], compat))
     return torch.stack(outs, 1).mean(1)
 
 def confidence_mask(confidence: torch.Tensor, mask_ratio: float = 0.5) -> torch.Tensor:
@@ -93,9 +95,10 @@ def confidence_mask(confidence: torch.Tensor, mask_ratio: float = 0.5) -> torch.
     tau = confidence.flatten().kthvalue(n).values
     return (confidence > tau).float()
 
-def rectify(heatmaps: torch.Tensor, sigma: float = 2.0, window: bool = False) -> torch.Tensor:
-    "Heatmaps `(B, K, h, w)` -> unit Gaussians (sigma heatmap px) at each argmax; `window`: TLL's 6-sigma window (compat)."
-    coords = decode_argmax(heatmaps.detach().float().cpu())[0]
+def rectify(heatmaps: torch.Tensor, sigma: float = 2.0, window: bool = False, coords: torch.Tensor | None = None) -> torch.Tensor:
+    """Heatmaps `(B, K, h, w)` -> unit Gaussians (sigma heatmap px) at each argmax; `window`: TLL's 6-sigma window (compat).
+    `coords`: the argmax `(B, K, 2)` when the caller has it already."""
+    if coords is None: coords = decode_argmax(heatmaps.detach().float().cpu())[0]
     h, w = heatmaps.shape[-2:]
     ones = torch.ones(coords.shape[:2])
     out, _ = (encode_tll(coords, ones, (w, h), (w, h), sigma) if window else encode_unbiased(coords, ones, (w, h), sigma))
@@ -123,15 +126,16 @@ def _patch(img: torch.Tensor, p, size: int, rng: np.random.Generator) -> tuple |
 @torch.no_grad()
 def adaptive_occlusion(images: torch.Tensor, teacher_base: torch.Tensor, student_matrix: torch.Tensor,
                        rng: np.random.Generator, rate: float = 0.5, thresh: float = 0.9, size: int = 10,
-                       compat: bool = False) -> tuple[torch.Tensor, list]:
+                       compat: bool = False, peaks: tuple | None = None) -> tuple[torch.Tensor, list]:
     """Occlude confident joints in student views `images (B, 3, H, W)` given the teacher's base-frame heatmaps
     `(B, K, h, w)` and base -> student matrices `(B, 3, 3)` in input px. Returns the new images and, per sample, the
     window `(x0, y0, x1, y1)` pasted in student px (or None). `compat`: the reference's warp to the base frame (image
-    translation divided by the stride), paste at `argmax * stride`, one approximate warp back."""
+    translation divided by the stride), paste at `argmax * stride`, one approximate warp back. `peaks`: the teacher's
+    `decode_argmax` when the caller has it already."""
     B, _, H, W = images.shape
     h, w = teacher_base.shape[-2:]
     to_input = torch.as_tensor(invert(resize_matrix((W, H), (w, h))), dtype=torch.float64)
-    coords, conf = decode_argmax(teacher_base.float().cpu())
+    coords, conf = peaks if peaks is not None else decode_argmax(teacher_base.float().cpu())
     out, windows = images.clone(), [None] * B
     for b in range(B):
         cand = torch.nonzero(conf[b] >= thresh).flatten().tolist()
@@ -240,8 +244,6 @@ class MeanTeacherConfig:
         "UDAPE's released `train_human.py` behaviour: every compat switch on."
         return cls(**{**dict(compat_warp=True, compat_occlusion=True, compat_loss=True, compat_rectify=True), **kw})
 
-def _first(y): return y[0] if isinstance(y, (tuple, list)) else y
-
 def mean_teacher_step(state: TrainState, batch: dict, teacher: EMA, config: MeanTeacherConfig,
                       style: Callable | None = None) -> tuple[dict, dict]:
     """One batch `{'source': TopDownDataset sample, 'target': MeanTeacherViews sample}` -> `(losses, out)`: losses to log
@@ -257,9 +259,10 @@ def mean_teacher_step(state: TrainState, batch: dict, teacher: EMA, config: Mean
     T = teacher_heatmaps(teacher.module, xt, tgt["teacher_matrix_hm"].to(dev), c.compat_warp, c.teacher_train_mode)
     conf = T.flatten(2).amax(-1)
     mask = confidence_mask(conf, c.mask_ratio)
-    pseudo = rectify(T, c.sigma, c.compat_rectify)
+    peaks = decode_argmax(T.detach().cpu())                                     # one argmax of the teacher, used three times
+    pseudo = rectify(T, c.sigma, c.compat_rectify, coords=peaks[0])
     x_stu, windows = adaptive_occlusion(tgt["student_image"].to(dev), T, tgt["student_matrix"].to(dev), rng,
-                                        c.occlude_rate, c.occlude_thresh, c.occlude_size, c.compat_occlusion)
+                                        c.occlude_rate, c.occlude_thresh, c.occlude_size, c.compat_occlusion, peaks)
     with state.autocast():
         y_s, y_t = _first(state.model(xs)), _first(state.model(x_stu))          # two passes: per-domain batch statistics
     loss_s = state.loss_fn(y_s.float(), src["heatmaps"].to(dev), src["weights"].to(dev))
@@ -269,7 +272,7 @@ def mean_teacher_step(state: TrainState, batch: dict, teacher: EMA, config: Mean
               "occluded": float(np.mean([w is not None for w in windows]))}
     if "heatmaps" in tgt and tgt["weights"].sum() > 0:                            # monitoring only (labelled targets)
         w = tgt["weights"].to(dev) * mask
-        hit = (decode_argmax(T.cpu())[0] - decode_argmax(tgt["heatmaps"].float())[0]).norm(dim=-1).to(dev) <= 2 * c.sigma
+        hit = (peaks[0] - decode_argmax(tgt["heatmaps"].float())[0]).norm(dim=-1).to(dev) <= 2 * c.sigma
         losses["pseudo_acc"] = float((hit * w).sum() / w.sum().clamp_min(1))
     out = dict(source=y_s, student=y_t, student_base=S, teacher_base=T, pseudo=pseudo, mask=mask, confidence=conf,
                occluded=windows, student_image=x_stu)
@@ -320,7 +323,7 @@ class BestCheckpoint:
         v = float(metrics[self.key])
         if self.best is not None and not v > self.best: return False
         self.best, self.epoch = v, state.epoch - 1
-        if state.rank == 0: save_checkpoint({"model": {k: t.detach().cpu() for k, t in model.state_dict().items()}, "epoch": self.epoch,
+        if state.rank == 0: save_checkpoint({"model": _to_cpu(model.state_dict()), "epoch": self.epoch,
                          "value": v, "key": self.key}, self.path)
         return True
 
@@ -332,6 +335,26 @@ class BestCheckpoint:
     def load_state_dict(self, s: dict): self.best, self.epoch = s["best"], s["epoch"]
 
 # %% ../nbs/10_mean_teacher.ipynb #79dfb7af
+def fit_with_choice(model: nn.Module, data, config: TrainConfig, source_val: Callable | None = None,
+                    target_test: Callable | None = None, pick: Callable = lambda s: s.raw_model,
+                    hooks: Hooks | None = None) -> tuple[TrainState, dict]:
+    """`fit` that scores `pick(state)` after every epoch with `source_val` (the choice) and `target_test` (compat report
+    only) and keeps each one's best weights in `config.out_dir/best_<name>.pt`. Returns the state and the `BestCheckpoint`s."""
+    out = Path(config.out_dir)
+    tr = {"best_source_val": BestCheckpoint("source_val", out / "best_source_val.pt")} if source_val else {}
+    if target_test: tr["best_target_test_COMPAT"] = BestCheckpoint("target_test_COMPAT", out / "best_target_test_COMPAT.pt")
+    def val_fn(state):
+        m, res = pick(state), {}
+        if source_val: res["source_val"] = float(source_val(m))
+        if target_test: res["target_test_COMPAT"] = float(target_test(m))
+        return res
+    def on_epoch_end(state, metrics):
+        for t in tr.values(): t.update(state, metrics, pick(state))
+    hooks = hooks or Hooks()
+    hooks.on_epoch_end = on_epoch_end
+    hooks.extra_modules.update(tr)
+    return fit(model, data, config, hooks=hooks, val_fn=val_fn if tr else None), tr
+
 def udape(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: int, adapt_epochs: int,
           mt: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,
           style: Callable | None = None, extra_loss: Callable | None = None, evaluate: str = "teacher") -> dict:
@@ -340,34 +363,14 @@ def udape(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: 
     Returns `{'warmup', 'adapt'}` TrainStates, `teacher` (EMA), `choice` (epochs and values) and the checkpoint `paths`."""
     if evaluate not in ("teacher", "student"): raise ValueError(f"evaluate: 'teacher' or 'student', got {evaluate!r}")
     out = Path(config.out_dir)
-
-    def trackers(phase):
-        t = {"best_source_val": BestCheckpoint("source_val", out / phase / "best_source_val.pt")} if source_val else {}
-        if target_test: t["best_target_test_COMPAT"] = BestCheckpoint("target_test_COMPAT", out / phase / "best_target_test_COMPAT.pt")
-        return t
-
-    def val_and_track(pick, tr):
-        def val_fn(state):
-            m, res = pick(state), {}
-            if source_val: res["source_val"] = float(source_val(m))
-            if target_test: res["target_test_COMPAT"] = float(target_test(m))
-            return res
-        def on_epoch_end(state, metrics):
-            for t in tr.values(): t.update(state, metrics, pick(state))
-        return val_fn, on_epoch_end
-
-    tw = trackers("warmup")
-    val_fn, end = val_and_track(lambda s: s.raw_model, tw)
-    warm = fit(model, source, replace(config, epochs=warmup_epochs, out_dir=str(out / "warmup")),
-               hooks=Hooks(on_epoch_end=end, extra_modules=dict(tw)), val_fn=val_fn if tw else None)
+    warm, tw = fit_with_choice(model, source, replace(config, epochs=warmup_epochs, out_dir=str(out / "warmup")),
+                               source_val, target_test)
     if source_val: tw["best_source_val"].load_into(model)
     hooks = mean_teacher(model, mt, style, extra_loss)
     teacher = hooks.extra_modules["teacher"]
-    ta = trackers("adapt")
-    val_fn, hooks.on_epoch_end = val_and_track(lambda s: teacher.module if evaluate == "teacher" else s.raw_model, ta)
-    hooks.extra_modules.update(ta)
-    adapt = fit(model, PairedDataset(source, target, config.seed), replace(config, epochs=adapt_epochs, out_dir=str(out / "adapt")),
-                hooks=hooks, val_fn=val_fn if ta else None)
+    adapt, ta = fit_with_choice(model, PairedDataset(source, target, config.seed),
+                                replace(config, epochs=adapt_epochs, out_dir=str(out / "adapt")), source_val, target_test,
+                                pick=lambda s: teacher.module if evaluate == "teacher" else s.raw_model, hooks=hooks)
     choice = {f"{ph}_{k}": {"epoch": t.epoch, "value": t.best} for ph, tr in (("warmup", tw), ("adapt", ta)) for k, t in tr.items()}
     paths = {f"{ph}_{k}": t.path for ph, tr in (("warmup", tw), ("adapt", ta)) for k, t in tr.items()}
     return dict(warmup=warm, adapt=adapt, teacher=teacher, choice=choice, paths=paths)

@@ -11,15 +11,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from .codecs import soft_argmax
-from .kp2seg import MaskSource, ViewMasks, visibility_loss
-from .mean_teacher import BestCheckpoint, MeanTeacherConfig, udape
-from .train import Hooks, TrainConfig, fit
+from .kp2seg import visibility_loss
+from .mean_teacher import MeanTeacherConfig, fit_with_choice, udape
+from .train import TrainConfig
 
 # %% auto #0
 __all__ = ['MODES', 'COMPAT_BETA', 'ShiftConfig', 'prior_loss', 'shift_loss', 'shift']
@@ -110,15 +108,7 @@ def shift(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: 
                      extra_loss=shift_loss(sc, prior, generator), evaluate=evaluate)
     if oracle is None: raise ValueError("mode 'oracle' needs `oracle`: a labelled TopDownDataset of target images")
     out = Path(config.out_dir) / "oracle"
-    tr = {"best_source_val": BestCheckpoint("source_val", out / "best_source_val.pt")} if source_val else {}
-    if target_test: tr["best_target_test_COMPAT"] = BestCheckpoint("target_test_COMPAT", out / "best_target_test_COMPAT.pt")
-    def val_fn(state):
-        res = {"source_val": float(source_val(state.raw_model))} if source_val else {}
-        if target_test: res["target_test_COMPAT"] = float(target_test(state.raw_model))
-        return res
-    def on_epoch_end(state, metrics):
-        for t in tr.values(): t.update(state, metrics, state.raw_model)
-    st = fit(model, oracle, replace(config, epochs=warmup_epochs + adapt_epochs, out_dir=str(out)),
-             hooks=Hooks(on_epoch_end=on_epoch_end, extra_modules=dict(tr)), val_fn=val_fn if tr else None)
+    st, tr = fit_with_choice(model, oracle, replace(config, epochs=warmup_epochs + adapt_epochs, out_dir=str(out)),
+                             source_val, target_test)
     return dict(warmup=None, adapt=st, teacher=None, choice={f"oracle_{k}": {"epoch": t.epoch, "value": t.best} for k, t in tr.items()},
                 paths={f"oracle_{k}": t.path for k, t in tr.items()})
