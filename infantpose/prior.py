@@ -136,7 +136,11 @@ class SavedPrior:
 
     @classmethod
     def load(cls, path, map_location="cpu"):
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return cls.from_checkpoint(torch.load(path, map_location=map_location, weights_only=True), path)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, path="checkpoint"):
+        "The prior of a loaded `{kind, config, state_dict}` (`path` names it in errors)."
         if ckpt.get("kind") != cls.kind: raise ValueError(f"{path}: a {ckpt.get('kind')!r} prior, not {cls.kind!r}")
         model = cls(**ckpt["config"]); model.load_state_dict(ckpt["state_dict"]); return model.eval()
 
@@ -164,8 +168,7 @@ class PoseNDF(SavedPrior, nn.Module):
 
     def score(self, keypoints, visible=None) -> torch.Tensor:
         "Predicted distance (B,) of keypoints (B, K, 2) in pixels of any frame; lower = more plausible."
-        units, mask = self.bones(keypoints, visible)
-        return self(units * mask[..., None].to(units.dtype))
+        return self(self.bones(keypoints, visible)[0])              # invalid bones are already zero vectors
 
 
     @classmethod
@@ -392,9 +395,10 @@ def build_prior(kind: str = "posendf", skeleton: str = "coco17", **kwargs) -> Po
 
 def load_prior(path, map_location="cpu") -> PosePrior:
     "A prior saved by `save`, of either kind."
-    kind = torch.load(path, map_location=map_location, weights_only=True).get("kind")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)     # read once
+    kind = ckpt.get("kind")
     if kind not in PRIORS: raise ValueError(f"{path}: not a saved prior (kind {kind!r})")
-    return PRIORS[kind].load(path, map_location)
+    return PRIORS[kind].from_checkpoint(ckpt, path)
 
 # %% ../nbs/11_prior.ipynb #cb02e7bb
 class PoseSet(NamedTuple):
