@@ -174,8 +174,8 @@ def pretrain_classifier(model: nn.Module, classifier: nn.Module, dataset: Datase
     net, trainable = FeatureClassifier(model, classifier), [p.requires_grad for p in model.parameters()]
     def on_epoch_start(state): model.eval()            # after fit's model.train(): the pose network stays in eval mode
     def on_batch(state, batch):
-        with torch.no_grad(): _, feats = model(state.images(batch), return_features=True)
-        loss, acc = domain_loss(classifier, feats, domain_labels(batch, state.device))
+        # state.model is `net` as fit wrapped it (DDP on several GPUs), so the classifier's gradients are all-reduced
+        loss, acc = domain_loss(state.model, state.images(batch), domain_labels(batch, state.device))
         return {"loss": loss, "domain_acc": acc}
     model.requires_grad_(False)
     try:
