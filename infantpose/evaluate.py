@@ -100,14 +100,17 @@ def pck_hits(gt_kp, boxes, pred, thr: float = 0.05):
         dist = np.linalg.norm(np.nan_to_num(pred, nan=1e9) - gt_kp[..., :2], axis=-1) / norm
     return (dist < thr) & vis, vis
 
+def _ratio_boots(hits, valid, idx=None) -> tuple:
+    "Whole-set hits / valid of per-image rows `(N, K)`, and the same ratio on each resample of rows `idx (n_boot, N)`."
+    h, v = hits.sum(1).astype(float), valid.sum(1).astype(float)
+    return h.sum() / max(v.sum(), 1), (None if idx is None else h[idx].sum(1) / np.maximum(v[idx].sum(1), 1))
+
 def ratio_ci(hits, valid, n_boot: int = 1000, rng=None) -> list:
     "Whole-set hits / valid `[value, lo, hi]` with a 95% bootstrap interval over rows (images); NaN bounds when `n_boot < 1`."
-    h, v = hits.sum(1).astype(float), valid.sum(1).astype(float)
-    value = h.sum() / max(v.sum(), 1)
+    value, _ = _ratio_boots(hits, valid)
     if n_boot < 1: return [float(value), float("nan"), float("nan")]
     rng = rng if rng is not None else np.random.default_rng(0)
-    idx = rng.integers(0, len(h), (n_boot, len(h)))
-    boots = h[idx].sum(1) / np.maximum(v[idx].sum(1), 1)
+    _, boots = _ratio_boots(hits, valid, rng.integers(0, len(hits), (n_boot, len(hits))))
     lo, hi = np.quantile(boots, [0.025, 0.975])
     return [float(value), float(lo), float(hi)]
 
@@ -211,11 +214,9 @@ def compare_results(gt, results_a: list, results_b: list, image_ids=None, skelet
     out = {f"AP_{area}": list(metrics.coco_ap_difference(gt, results_a, results_b, n_boot, rng=rng, sigmas=sk.sigmas,
                                                           area=area, image_ids=image_ids)) for area in ("box", "file")}
     hv = [pck_hits(*_match(gt, res, image_ids, sk.sigmas)[1:], pck_thr) for res in (results_a, results_b)]
-    (ha, va), (hb, vb) = [(h.sum(1).astype(float), v.sum(1).astype(float)) for h, v in hv]
-    idx = rng.integers(0, len(ha), (n_boot, len(ha)))
-    ratio = lambda h, v: h.sum(-1) / np.maximum(v.sum(-1), 1)
-    diffs = ratio(ha[idx], va[idx]) - ratio(hb[idx], vb[idx])
-    out["PCK"] = [float(ratio(ha, va) - ratio(hb, vb)), *map(float, np.quantile(diffs, [0.025, 0.975]))]
+    idx = rng.integers(0, len(hv[0][0]), (n_boot, len(hv[0][0])))                # the same resamples for both
+    (a, boots_a), (b, boots_b) = (_ratio_boots(h, v, idx) for h, v in hv)
+    out["PCK"] = [float(a - b), *map(float, np.quantile(boots_a - boots_b, [0.025, 0.975]))]
     return out
 
 # %% ../nbs/08_evaluate.ipynb #774d375f

@@ -394,7 +394,7 @@ class RunLogger:
             w = csv.DictWriter(f, fieldnames=keys, restval=""); w.writeheader(); w.writerows(self.rows)
 
     def add(self, losses: dict, images: int):
-        for k, v in losses.items(): self.sums[k] = self.sums.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
+        for k, v in losses.items(): self.sums[k] = self.sums.get(k, 0.0) + float(v)
         self.count, self.images = self.count + 1, self.images + images
 
     def flush(self, step: int, epoch: int, lr: float) -> dict | None:
