@@ -122,16 +122,13 @@ def train_model(records, out_dir, model_name="effnet_lite0", init=None, pretrain
 def _run_train(args) -> int:
     recs = _records(args.ann, args.images, args.splits, args.split)
     print(f"training on {len(recs)} annotated people from {args.ann}" + (f" (split {args.split})" if args.split else ""))
-    from infantpose.train import is_main_process, teardown_distributed
-    try:
+    from infantpose.train import distributed_run, is_main_process
+    with distributed_run():
         train_model(recs, args.out, args.model, args.init, not args.no_pretrained, args.freeze, args.input_size, not args.no_augment,
                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, workers=args.workers,
                     device=args.device, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, amp=args.amp,
                     warmup_steps=args.warmup_steps)
-    except BaseException:
-        teardown_distributed(wait=False); raise
-    if is_main_process(): print(f"model written to {args.out / 'model.pt'}")
-    teardown_distributed()
+        if is_main_process(): print(f"model written to {args.out / 'model.pt'}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #fa6f89ed

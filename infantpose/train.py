@@ -16,6 +16,7 @@ import os
 import random
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -30,10 +31,11 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 # %% auto #0
 __all__ = ['JointsMSELoss', 'JointsKLLoss', 'unwrap', 'EMA', 'TrainConfig', 'make_optimizer', 'lr_factor', 'make_scheduler',
            'epoch_batches', 'seed_everything', 'seed_worker', 'rng_state', 'set_rng_state', 'DistInfo',
-           'is_distributed', 'is_main_process', 'setup_distributed', 'teardown_distributed', 'shard_batches',
-           'all_reduce_mean', 'save_checkpoint', 'load_checkpoint', 'load_reference_checkpoint', 'Hooks', 'TrainState',
-           'supervised_step', 'RunLogger', 'plot_history', 'fit', 'ToyHeatmapDataset', 'source_only', 'oracle',
-           'freeze', 'fine_tune', 'ToyPoseNet', 'toy_val_fn', 'train_parser', 'config_from_args', 'main']
+           'is_distributed', 'is_main_process', 'setup_distributed', 'teardown_distributed', 'distributed_run',
+           'shard_batches', 'all_reduce_mean', 'save_checkpoint', 'load_checkpoint', 'load_reference_checkpoint',
+           'Hooks', 'TrainState', 'supervised_step', 'RunLogger', 'plot_history', 'fit', 'ToyHeatmapDataset',
+           'source_only', 'oracle', 'freeze', 'fine_tune', 'ToyPoseNet', 'toy_val_fn', 'train_parser',
+           'config_from_args', 'main']
 
 # %% ../nbs/07_train.ipynb #9a43639b
 def _check_heatmaps(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None):
@@ -244,6 +246,15 @@ def teardown_distributed(wait: bool = True):
     if not is_distributed(): return
     if wait: dist.barrier()                     # no rank tears the group down while another still uses it
     dist.destroy_process_group()
+
+@contextmanager
+def distributed_run():
+    "A script's body: afterwards leave the process group, waiting for every rank on success, at once after an error."
+    try: yield
+    except BaseException:
+        teardown_distributed(wait=False)        # the other ranks may never arrive: torchrun stops them
+        raise
+    teardown_distributed()
 
 
 
@@ -718,7 +729,7 @@ def main(argv: list[str] | None = None) -> TrainState:
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
     info = setup_distributed(config.device)
-    try:
+    with distributed_run():
         torch.manual_seed(config.seed)                                           # the same initial weights on every rank
         model = ToyPoseNet(args.keypoints, bn=args.model == "toy_bn")
         data = ToyHeatmapDataset(args.samples, tuple(args.size), args.keypoints, seed=config.seed)
@@ -728,10 +739,6 @@ def main(argv: list[str] | None = None) -> TrainState:
             last = state.history[-1]["loss"] if state.history else float("nan")
             print(f"{state.step} steps on {info.world_size} process(es), last logged loss {last:.4g}; "
                   f"checkpoint and logs in {config.out_dir}")
-    except BaseException:
-        teardown_distributed(wait=False)        # the other ranks may never arrive: torchrun stops them
-        raise
-    teardown_distributed()
     return state
 
 # %% ../nbs/07_train.ipynb #32ba04b3
