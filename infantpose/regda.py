@@ -16,8 +16,8 @@ from torch import nn
 from .train import Hooks, JointsKLLoss, TrainConfig
 
 # %% auto #0
-__all__ = ['WarmStartGradient', 'regda_head', 'RegDANet', 'gaussian_maps', 'pseudo_labels', 'RegDAConfig', 'regda_train_config',
-           'regda']
+__all__ = ['WarmStartGradient', 'regda_head', 'RegDANet', 'gaussian_maps', 'argmax_gaussians', 'pseudo_labels', 'RegDAConfig',
+           'regda_train_config', 'regda']
 
 # %% ../nbs/15_regda.ipynb #182dd009
 class _ScaleGradient(torch.autograd.Function):
@@ -90,12 +90,17 @@ def gaussian_maps(points: torch.Tensor, size, sigma: float = 2.0) -> torch.Tenso
     return gy[..., :, None] * gx[..., None, :]
 
 @torch.no_grad()
-def pseudo_labels(heatmaps: torch.Tensor, sigma: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
-    "Ground truth and ground false (B, K, h, w) from heatmaps (B, K, h, w): Gaussians at each argmax, and the others' sum clipped to 1."
+def argmax_gaussians(heatmaps: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    "RegDA's ground truth (B, K, h, w) from heatmaps (B, K, h, w): a unit Gaussian at each argmax."
     B, K, h, w = heatmaps.shape
     idx = heatmaps.flatten(2).argmax(-1)
     pts = torch.stack([idx % w, idx // w], -1).to(heatmaps.dtype)
-    gt = gaussian_maps(pts, (w, h), sigma)
+    return gaussian_maps(pts, (w, h), sigma)
+
+@torch.no_grad()
+def pseudo_labels(heatmaps: torch.Tensor, sigma: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    "Ground truth and ground false (B, K, h, w) from heatmaps (B, K, h, w): `argmax_gaussians`, and the others' sum clipped to 1."
+    gt = argmax_gaussians(heatmaps, sigma)
     return gt, (gt.sum(1, keepdim=True) - gt).clamp(0, 1)
 
 # %% ../nbs/15_regda.ipynb #88f87eeb
@@ -149,7 +154,7 @@ def regda(model: RegDANet, config: RegDAConfig | None = None, batches=None) -> H
         # step A: f, h and h' on the source
         y_s, f_s = net(state.images(src), return_features=True)
         loss_s = kl(y_s, ys_gt, ws)
-        loss_adv_s = disparity(net.adversarial(f_s), pseudo_labels(y_s.detach(), c.sigma)[0], ws)
+        loss_adv_s = disparity(net.adversarial(f_s), argmax_gaussians(y_s.detach(), c.sigma), ws)   # no ground false needed here
         opt.zero_grad(set_to_none=True)
         (loss_s + c.margin * c.trade_off * loss_adv_s).backward()
         opt.step()
