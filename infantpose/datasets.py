@@ -487,7 +487,8 @@ def read_h3d(root, split: str = "train", task: str = "noobject", strict: bool = 
     samples = [(i, s) for i, s in enumerate(data)]
     bad = [i for i, s in samples if not isinstance(s, dict) or "name" not in s or "keypoint2d" not in s]
     for i in bad: ld.fail("unknown sample layout", path, i, "expected keys name, keypoint2d")
-    samples = [(i, s) for i, s in samples if i not in set(bad)]
+    bad = set(bad)
+    samples = [(i, s) for i, s in samples if i not in bad]
     if task != "all":
         keep = 1 if task == "noobject" else 0
         ld.note("hands with objects" if keep else "hands without objects", sum(int(s.get("without_object", 1)) != keep for _, s in samples))

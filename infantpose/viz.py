@@ -248,7 +248,8 @@ def _draw_prediction(axes, image, gt, pred, v, err, sk: Skeleton, title: str):
     draw_skeleton(ax, pred, np.full(sk.num_keypoints, 2), sk, markersize=3, linewidth=1.5, alpha=0.8)
     ax.axis("off"); ax.set_title(title + " (green: GT)", fontsize=8)
     order = [k for k in np.argsort(-np.nan_to_num(err, nan=-1)) if np.isfinite(err[k])]
-    bx.barh(range(len(order)), err[order], color=[joint_colors(sk)[0][k] for k in order])
+    colors = joint_colors(sk)[0]
+    bx.barh(range(len(order)), err[order], color=[colors[k] for k in order])
     bx.set_yticks(range(len(order)), [sk.names[k] for k in order], fontsize=6); bx.invert_yaxis()
     bx.set_xlabel("error", fontsize=7); bx.tick_params(labelsize=6)
 
