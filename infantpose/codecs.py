@@ -1,4 +1,4 @@
-"""Keypoints to heatmaps and back: the TLL integer Gaussian, DARK's unbiased Gaussian, argmax, DARK refinement, soft-argmax and flip test, batched in torch.
+"""Keypoints to heatmaps and back: the TLL integer Gaussian, DARK's unbiased Gaussian, argmax, DARK refinement, soft-argmax and flip test, batched in torch, with switches that reproduce the reference implementations exactly.
 
 Docs: https://infantpose.github.io/infantpose/codecs.html.md"""
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .geometry import apply_affine, check_size, invert, resize_matrix
+from .geometry import apply_affine, check_convention, check_size, invert, resize_matrix
 
 # %% auto #0
-__all__ = ['encode_tll', 'encode_unbiased', 'decode_argmax', 'gaussian_kernel1d', 'blur_heatmaps', 'decode_dark', 'soft_argmax',
-           'flip_heatmaps', 'merge_flip', 'HeatmapCodec']
+__all__ = ['VISIBILITY', 'soft_argmax', 'visibility_weights', 'encode_tll', 'encode_unbiased', 'decode_argmax',
+           'gaussian_kernel1d', 'blur_heatmaps', 'decode_dark', 'decode_soft_argmax', 'flip_heatmaps', 'merge_flip',
+           'HeatmapCodec']
 
 # %% ../nbs/02_codecs.ipynb #bdb5138a
 def _check_heatmaps(h, name: str = "heatmaps") -> torch.Tensor:
@@ -32,7 +33,17 @@ def _check_keypoints(keypoints, visible):
     return kp, v
 
 # %% ../nbs/02_codecs.ipynb #b5de77e9
-def encode_tll(keypoints, visible, input_size=(256, 256), heatmap_size=(64, 64), sigma: float = 2.):
+VISIBILITY = ("binary", "raw")
+
+def visibility_weights(visible, visibility: str = "binary") -> tuple[torch.Tensor, torch.Tensor]:
+    "`visible (B, K)` -> `(weight (B, K) float64, paint (B, K) bool)`: 'binary' (1[v > 0], v > 0) or 'raw' (v, v > 0.5)."
+    if visibility not in VISIBILITY: raise ValueError(f"visibility: expected one of {VISIBILITY}, got {visibility!r}")
+    v = torch.as_tensor(visible).double()
+    if visibility == "binary": return (v > 0).double(), v > 0
+    return v, v > 0.5
+
+# %% ../nbs/02_codecs.ipynb #e4043127
+def encode_tll(keypoints, visible, input_size=(256, 256), heatmap_size=(64, 64), sigma: float = 2., visibility: str = "binary"):
     "TLL integer Gaussian: keypoints `(B, K, 2)` input px, visible `(B, K)` -> heatmaps `(B, K, h, w)` float32, weights `(B, K)`."
     kp, v = _check_keypoints(keypoints, visible)
     (Wi, Hi), (w, h) = check_size(input_size, "input_size", integer=True), check_size(heatmap_size, "heatmap_size", integer=True)
@@ -42,26 +53,28 @@ def encode_tll(keypoints, visible, input_size=(256, 256), heatmap_size=(64, 64),
     ul, br = torch.trunc(mu - tmp), torch.trunc(mu + tmp + 1)             # window [ul, br) as in the reference
     size = 2 * tmp + 1; n, x0 = float(np.ceil(size)), float(size // 2)     # the window's length and its centre index
     inside = (mu[..., 0] >= 0) & (mu[..., 0] < w) & (mu[..., 1] >= 0) & (mu[..., 1] < h)
-    weight = ((v > 0) & inside).float()
+    vw, paint = visibility_weights(v, visibility)
+    weight = (vw * inside).float()
     def axis(L, i):
         X = torch.arange(L, dtype=torch.float64)
         d = X - ul[..., i, None]
         return torch.exp(-(d - x0) ** 2 / (2 * sigma ** 2)) * ((X < br[..., i, None]) & (d >= 0) & (d < n))
-    heat = axis(h, 1)[..., :, None] * axis(w, 0)[..., None, :] * weight[..., None, None].double()
+    heat = axis(h, 1)[..., :, None] * axis(w, 0)[..., None, :] * (paint & inside)[..., None, None].double()
     return heat.float(), weight
 
-# %% ../nbs/02_codecs.ipynb #aa03b375
-def encode_unbiased(keypoints_hm, visible, heatmap_size, sigma: float = 2.):
+# %% ../nbs/02_codecs.ipynb #2b08c99c
+def encode_unbiased(keypoints_hm, visible, heatmap_size, sigma: float = 2., visibility: str = "binary"):
     "DARK float Gaussian: keypoints `(B, K, 2)` in heatmap px, visible `(B, K)` -> heatmaps `(B, K, h, w)` float32, weights `(B, K)`."
     mu, v = _check_keypoints(keypoints_hm, visible)
     w, h = check_size(heatmap_size, "heatmap_size", integer=True)
     tmp = sigma * 3
     ul, br = torch.trunc(mu - tmp), torch.trunc(mu + tmp + 1)
     outside = (ul[..., 0] >= w) | (ul[..., 1] >= h) | (br[..., 0] < 0) | (br[..., 1] < 0)
-    weight = ((v > 0) & ~outside).float()
+    vw, paint = visibility_weights(v, visibility)
+    weight = (vw * ~outside).float()
     gx = torch.exp(-(torch.arange(w, dtype=torch.float64) - mu[..., 0, None]) ** 2 / (2 * sigma ** 2))
     gy = torch.exp(-(torch.arange(h, dtype=torch.float64) - mu[..., 1, None]) ** 2 / (2 * sigma ** 2))
-    return (gy[..., :, None] * gx[..., None, :] * weight[..., None, None].double()).float(), weight
+    return (gy[..., :, None] * gx[..., None, :] * (paint & ~outside)[..., None, None].double()).float(), weight
 
 # %% ../nbs/02_codecs.ipynb #dd4adef0
 def decode_argmax(heatmaps):
@@ -105,12 +118,16 @@ def _gather_patch(flat, ix, iy, H, W, R):
     idx = (yy.clamp(0, H - 1) * W)[:, :, None] + xx.clamp(0, W - 1)[:, None, :]
     return flat.gather(1, idx.flatten(1)).view(-1, 2 * R + 1, 2 * R + 1) * valid
 
-def decode_dark(heatmaps, kernel: int = 11, fast: bool = True):
-    "DARK decoding of `(B, K, H, W)` -> `(coords (B, K, 2) float heatmap px, maxvals (B, K))` (maxvals of the raw map)."
+def decode_dark(heatmaps, kernel: int = 11, fast: bool = True, compat: bool = False):
+    """DARK decoding of `(B, K, H, W)` -> `(coords (B, K, 2) float heatmap px, maxvals (B, K))` (maxvals of the raw map).
+    `compat`: DarkPose's arithmetic exactly (`(0, 0)` where maxval <= 0, unguarded rescaling; implies `fast=False`)."""
     h = _check_heatmaps(heatmaps)
     if kernel % 2 != 1 or kernel < 3: raise ValueError(f"kernel: expected an odd size >= 3, got {kernel}")
     B, K, H, W = h.shape; N, r = B * K, kernel // 2
     coords, maxvals = _argmax(h)
+    if compat:
+        coords = coords * (maxvals > 0)[..., None].to(coords.dtype)      # DarkPose zeroes them before the Taylor step
+        fast = False
     ix, iy = coords.reshape(N, 2).long().unbind(-1)
     omax = maxvals.reshape(N)
     if fast:                                                    # blur only a (kernel + 4)^2 patch around each argmax
@@ -124,7 +141,7 @@ def decode_dark(heatmaps, kernel: int = 11, fast: bool = True):
     else:
         full = blur_heatmaps(h, kernel).reshape(N, H * W)
         bmax = full.amax(1)
-        ratio = torch.where(bmax != 0, omax / bmax.where(bmax != 0, torch.ones_like(bmax)), 0.)
+        ratio = omax / bmax if compat else torch.where(bmax != 0, omax / bmax.where(bmax != 0, torch.ones_like(bmax)), 0.)
         loc = _gather_patch(full, ix, iy, H, W, 2)
     z = (loc * ratio[:, None, None]).clamp_min(1e-10).log().double()
     dx, dy = 0.5 * (z[:, 2, 3] - z[:, 2, 1]), 0.5 * (z[:, 3, 2] - z[:, 1, 2])
@@ -138,15 +155,17 @@ def decode_dark(heatmaps, kernel: int = 11, fast: bool = True):
     off = torch.where(ok[:, None], off, torch.zeros_like(off))
     return (coords.reshape(N, 2).double() + off).to(h.dtype).reshape(B, K, 2), maxvals
 
-# %% ../nbs/02_codecs.ipynb #f23368bf
-def soft_argmax(heatmaps, temperature: float = 1.0) -> torch.Tensor:
-    "Differentiable expected `(x, y)` heatmap px of `softmax(heatmaps / temperature)` over `H*W`: `(B, K, 2)`."
+# %% ../nbs/02_codecs.ipynb #7445423e
+def decode_soft_argmax(heatmaps, temperature: float = 1.0) -> torch.Tensor:
+    "Differentiable expected `(x, y)` heatmap px of `softmax(heatmaps / temperature)` over `H*W`: `(B, K, 2)` (no scores)."
     h = _check_heatmaps(heatmaps)
     if not temperature > 0: raise ValueError(f"temperature: must be > 0, got {temperature}")
     B, K, H, W = h.shape
     p = torch.softmax(h.flatten(2) / temperature, -1).view(B, K, H, W)
     xs, ys = torch.arange(W, dtype=h.dtype, device=h.device), torch.arange(H, dtype=h.dtype, device=h.device)
     return torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], -1)
+
+soft_argmax = decode_soft_argmax   # the older name, used by the prior, Kp2Seg and SHIFT chapters
 
 # %% ../nbs/02_codecs.ipynb #d40aebff
 def flip_heatmaps(heatmaps, flip_index) -> torch.Tensor:
@@ -168,27 +187,34 @@ def merge_flip(heatmaps, heatmaps_flipped_output, flip_index, shift: bool = Fals
 # %% ../nbs/02_codecs.ipynb #9beb5591
 class HeatmapCodec:
     "Keypoints `(B, K, 2)` input px <-> heatmaps `(B, K, h, w)`; sizes are `(width, height)`."
-    def __init__(self, input_size=(192, 256), heatmap_size=(48, 64), sigma: float = 2.0, encoding: str = "unbiased"):
+    def __init__(self, input_size=(192, 256), heatmap_size=(48, 64), sigma: float = 2.0, encoding: str = "unbiased",
+                 convention: str = "pixel_center", visibility: str = "binary"):
         if encoding not in ("unbiased", "tll"): raise ValueError(f"encoding: expected 'unbiased' or 'tll', got {encoding!r}")
+        if visibility not in VISIBILITY: raise ValueError(f"visibility: expected one of {VISIBILITY}, got {visibility!r}")
+        if encoding == "tll" and check_convention(convention) != "pixel_center":
+            raise ValueError(f"convention {convention!r}: the 'tll' encoding has its own stride rule; use it with 'pixel_center'")
         self.input_size, self.heatmap_size = check_size(input_size, "input_size", integer=True), check_size(heatmap_size, "heatmap_size", integer=True)
-        self.sigma, self.encoding = sigma, encoding
-        self.to_heatmap = resize_matrix(self.input_size, self.heatmap_size)
+        self.sigma, self.encoding, self.convention, self.visibility = sigma, encoding, check_convention(convention), visibility
+        self.to_heatmap = resize_matrix(self.input_size, self.heatmap_size, convention=convention)
 
-    def __repr__(self): return f"HeatmapCodec({self.input_size} -> {self.heatmap_size}, sigma={self.sigma}, {self.encoding})"
+    def __repr__(self):
+        extra = "".join(f", {k}={v!r}" for k, v, d in (("convention", self.convention, "pixel_center"),
+                                                       ("visibility", self.visibility, "binary")) if v != d)
+        return f"HeatmapCodec({self.input_size} -> {self.heatmap_size}, sigma={self.sigma}, {self.encoding}{extra})"
 
     def encode(self, keypoints, visible):
         "Keypoints `(B, K, 2)` input px and visible `(B, K)` -> `(heatmaps (B, K, h, w), weights (B, K))`."
-        if self.encoding == "tll": return encode_tll(keypoints, visible, self.input_size, self.heatmap_size, self.sigma)
+        if self.encoding == "tll": return encode_tll(keypoints, visible, self.input_size, self.heatmap_size, self.sigma, self.visibility)
         kp, v = _check_keypoints(keypoints, visible)
-        return encode_unbiased(apply_affine(self.to_heatmap, kp), v, self.heatmap_size, self.sigma)
+        return encode_unbiased(apply_affine(self.to_heatmap, kp), v, self.heatmap_size, self.sigma, self.visibility)
 
     def decode(self, heatmaps, method: str = "dark"):
-        "Heatmaps `(B, K, h, w)` -> `(keypoints (B, K, 2) input px, scores (B, K))`; `method` 'dark' or 'argmax'."
+        "Heatmaps `(B, K, h, w)` -> `(keypoints (B, K, 2) input px, scores (B, K))`; `method` 'dark', 'dark_compat' or 'argmax'."
         h = _check_heatmaps(heatmaps)
         if tuple(h.shape[-2:]) != (self.heatmap_size[1], self.heatmap_size[0]):
             raise ValueError(f"heatmaps: expected (B, K, {self.heatmap_size[1]}, {self.heatmap_size[0]}), got {tuple(h.shape)}")
-        if method not in ("dark", "argmax"): raise ValueError(f"method: expected 'dark' or 'argmax', got {method!r}")
-        c, s = decode_dark(h) if method == "dark" else decode_argmax(h)
+        if method not in ("dark", "dark_compat", "argmax"): raise ValueError(f"method: expected 'dark', 'dark_compat' or 'argmax', got {method!r}")
+        c, s = decode_argmax(h) if method == "argmax" else decode_dark(h, compat=method == "dark_compat")
         if self.encoding == "tll":
             stride = torch.tensor([self.input_size[0] / self.heatmap_size[0], self.input_size[1] / self.heatmap_size[1]], dtype=c.dtype)
             return c * stride, s

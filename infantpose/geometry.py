@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['check_matrix', 'translate', 'scale', 'rotate', 'shear', 'hflip', 'compose', 'invert', 'apply_affine',
-           'box_to_center_size', 'check_size', 'crop_matrix', 'resize_matrix', 'resize_pad_matrix', 'to_normalized',
-           'warp_tensor', 'warp_image', 'random_affine']
+__all__ = ['CONVENTIONS', 'check_matrix', 'translate', 'scale', 'rotate', 'shear', 'hflip', 'compose', 'invert', 'apply_affine',
+           'box_to_center_size', 'check_size', 'check_convention', 'crop_matrix', 'resize_matrix', 'resize_pad_matrix',
+           'to_normalized', 'warp_tensor', 'warp_image', 'random_affine']
 
 # %% ../nbs/01_geometry.ipynb #9fd2d001
 def _shape(x) -> tuple: return tuple(np.shape(x)) if not torch.is_tensor(x) else tuple(x.shape)
@@ -144,16 +144,31 @@ def check_size(size, name: str = "size", integer: bool = False) -> tuple:
         raise ValueError(f"{name}: expected (width, height) > 0{', whole numbers' if integer else ''}, got {np.asarray(size).tolist()}")
     return tuple(int(v) for v in s) if integer else tuple(float(v) for v in s)
 
-def crop_matrix(center, size, out_size, rot_deg: float = 0.0) -> np.ndarray:
-    "Top-down crop: box `center (2,)`, `size (w, h)` in source px -> output image `out_size (W, H)`; `(3, 3)`."
+CONVENTIONS = ("pixel_center", "darkpose")
+
+def check_convention(convention: str, name: str = "convention") -> str:
+    "A checked crop convention: one of `CONVENTIONS`."
+    if convention not in CONVENTIONS: raise ValueError(f"{name}: expected one of {CONVENTIONS}, got {convention!r}")
+    return convention
+
+def _darkpose_scale(n_src: float, n_dst: float, name: str) -> float:
+    if n_src <= 1 or n_dst <= 1: raise ValueError(f"{name}: the darkpose convention needs widths > 1 px, got {n_src} -> {n_dst}")
+    return (n_dst - 1) / (n_src - 1)
+
+def crop_matrix(center, size, out_size, rot_deg: float = 0.0, convention: str = "pixel_center") -> np.ndarray:
+    "Top-down crop: box `center (2,)`, `size (w, h)` in source px -> output image `out_size (W, H)`; `(3, 3)`. See `CONVENTIONS`."
     c = np.asarray(center, dtype=np.float64)
     if c.shape != (2,) or not np.isfinite(c).all(): raise ValueError(f"center: expected (x, y), got {c.tolist()}")
     sw, sh = check_size(size, "size"); W, H = check_size(out_size, "out_size")
-    return compose(translate(-c[0], -c[1]), rotate(rot_deg), scale(W / sw, H / sh), translate((W - 1) / 2, (H - 1) / 2))
+    k = (W / sw, H / sh) if check_convention(convention) == "pixel_center" else (_darkpose_scale(sw, W, "size"),) * 2
+    return compose(translate(-c[0], -c[1]), rotate(rot_deg), scale(*k), translate((W - 1) / 2, (H - 1) / 2))
 
-def resize_matrix(src_size, dst_size) -> np.ndarray:
-    "Map pixel coordinates of a `src_size (W, H)` frame to a `dst_size (w, h)` frame of the same content, `(3, 3)`."
+def resize_matrix(src_size, dst_size, convention: str = "pixel_center") -> np.ndarray:
+    "Map pixel coordinates of a `src_size (W, H)` frame to a `dst_size (w, h)` frame of the same content, `(3, 3)`. See `CONVENTIONS`."
     (W, H), (w, h) = check_size(src_size, "src_size"), check_size(dst_size, "dst_size")
+    if check_convention(convention) == "darkpose":
+        k = _darkpose_scale(W, w, "src_size")
+        return compose(translate(-(W - 1) / 2, -(H - 1) / 2), scale(k), translate((w - 1) / 2, (h - 1) / 2))
     return compose(translate(0.5, 0.5), scale(w / W, h / H), translate(-0.5, -0.5))
 
 # %% ../nbs/01_geometry.ipynb #62c201ec
