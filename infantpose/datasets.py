@@ -8,6 +8,7 @@ Docs: https://infantpose.github.io/infantpose/datasets.html.md"""
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import warnings
@@ -23,9 +24,9 @@ from .skeletons import convert_keypoints, get_skeleton
 
 # %% auto #0
 __all__ = ['SYRIP_SPLITS', 'MINIRGBD_SPLITS', 'H36M_SUBJECTS', 'SURREAL_INTRINSIC', 'RHD_TO_HAND21', 'Record', 'Records',
-           'read_coco_keypoints', 'syrip_split_ids', 'syrip_split', 'read_minirgbd', 'read_minirgbd_csv',
-           'read_surreal_tll', 'read_lsp', 'read_h36m_tll', 'square_crop_box', 'prepare_surreal', 'read_rhd',
-           'read_h3d']
+           'check_image', 'read_coco_keypoints', 'read_split', 'syrip_split_ids', 'syrip_split', 'read_minirgbd',
+           'read_minirgbd_csv', 'read_surreal_tll', 'read_lsp', 'read_h36m_tll', 'square_crop_box', 'prepare_surreal',
+           'load_plain_pickle', 'read_rhd', 'read_h3d']
 
 # %% ../nbs/05_datasets.ipynb #c3ae829b
 @dataclass
@@ -59,9 +60,10 @@ class _Loader:
     def __init__(self, source, strict: bool):
         self.source, self.strict, self.skipped, self.records = str(source), strict, Counter(), []
 
-    def fail(self, reason: str, file, ann_id, detail: str = "", exc=ValueError):
+    def fail(self, reason: str, file, ann_id, detail: str = "", exc=ValueError, label: str | None = None):
+        "`label` names the entry when it is not an annotation (e.g. 'images[3]')."
         if self.strict:
-            raise exc(f"{file}: annotation {ann_id}: {reason}" + (f" ({detail})" if detail else ""))
+            raise exc(f"{file}: {label or f'annotation {ann_id}'}: {reason}" + (f" ({detail})" if detail else ""))
         self.skipped[reason] += 1
 
     def note(self, reason: str, n: int = 1):
@@ -75,32 +77,61 @@ class _Loader:
             warnings.warn(f"{self.source}: loaded {len(out)} samples, left out {sum(self.skipped.values())}: {what}", stacklevel=3)
         return out
 
-def _image_size(path: Path):
-    "(width, height) from the image header, or the exception that explains why it cannot be read."
-    with Image.open(path) as im: return im.size
+def check_image(path) -> tuple[int, int]:
+    """(width, height) of an image file, once it is known to be complete: a JPEG must end with its end-of-image marker and
+    a PNG with its IEND chunk, else the whole image is decoded (which raises `OSError` for a truncated file)."""
+    with Image.open(path) as im:
+        size, fmt = im.size, im.format
+        marker = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}.get(fmt)
+        if marker is not None:
+            with open(path, "rb") as f:
+                f.seek(0, 2); f.seek(max(f.tell() - 1024, 0)); tail = f.read()
+            if marker not in tail: im.load()           # no end marker: only a full decode can tell
+    return size
+
+def _far_outside(xy, w: float, h: float) -> np.ndarray:
+    "Which points (N, 2) (pixel-centre frame) lie more than half the image size beyond its edges."
+    return (xy[:, 0] < -0.5 - w / 2) | (xy[:, 0] > w - 0.5 + w / 2) | (xy[:, 1] < -0.5 - h / 2) | (xy[:, 1] > h - 0.5 + h / 2)
+
+def _box_far_outside(box, w: float, h: float) -> bool:
+    "A box (x, y, w, h), COCO edge frame, that misses the image or reaches more than half its size beyond an edge."
+    x0, y0, x1, y1 = box[0], box[1], box[0] + box[2], box[1] + box[3]
+    return bool(x0 >= w or y0 >= h or x1 <= 0 or y1 <= 0 or x0 < -w / 2 or y0 < -h / 2 or x1 > 1.5 * w or y1 > 1.5 * h)
 
 def _add(ld: _Loader, file, ann_id, image_path, kp, vis, native: str, skeleton: str, box=None, check_images=True,
          size=(0, 0), image_id=None, mark_outside=False, swap_lr=False, **meta):
-    "Validate one sample (length, NaN, image, box), map it to `skeleton` and append a `Record`; problems go to `ld.fail`."
+    """Validate one sample (length, non-finite values, image, joints and box far outside the image, box area), map it to
+    `skeleton` and append a `Record`; problems go to `ld.fail`."""
     sk = get_skeleton(native)
     kp, vis = np.asarray(kp, dtype=np.float64), np.asarray(vis, dtype=np.float64)
     if kp.shape != (sk.num_keypoints, 2) or vis.shape != (sk.num_keypoints,):
         return ld.fail("wrong keypoint length", file, ann_id, f"expected {sk.num_keypoints} {sk.name} joints, got shape {kp.shape}")
-    if np.isnan(vis).any() or np.isnan(kp[vis > 0]).any() or (box is not None and np.isnan(np.asarray(box, float)).any()):
-        return ld.fail("NaN values", file, ann_id)
-    kp = np.where(np.isnan(kp), 0.0, kp)                 # unlabelled joints may carry NaN coordinates
+    if not np.isfinite(vis).all():
+        j = int(np.flatnonzero(~np.isfinite(vis))[0])
+        return ld.fail("non-finite values", file, ann_id, f"visibility of joint {j} ({sk.names[j]}) is {vis[j]}")
+    bad = ~np.isfinite(kp) & (vis[:, None] > 0)
+    if bad.any():
+        j, c = np.argwhere(bad)[0]
+        return ld.fail("non-finite values", file, ann_id, f"keypoints: {'xy'[c]} of joint {j} ({sk.names[j]}) is {kp[j, c]}")
+    if box is not None and not np.isfinite(np.asarray(box, float)).all():
+        return ld.fail("non-finite values", file, ann_id, f"bbox {list(box)}")
+    kp = np.where(np.isfinite(kp), kp, 0.0)              # unlabelled joints may carry NaN coordinates
     w, h = size
     if check_images:
         image_path = Path(image_path)
         if not image_path.is_file():
             return ld.fail("missing image", file, ann_id, str(image_path), exc=FileNotFoundError)
-        try: w, h = _image_size(image_path)
+        try: w, h = check_image(image_path)
         except (UnidentifiedImageError, OSError) as e:
             return ld.fail("unreadable image", file, ann_id, f"{image_path}: {e}")
     vis = np.clip(vis, 0, 2).astype(np.uint8)
     if mark_outside and w and h:     # joints projected outside the frame are not labelled
         out = (kp[:, 0] < -0.5) | (kp[:, 1] < -0.5) | (kp[:, 0] > w - 0.5) | (kp[:, 1] > h - 0.5)
         vis[out] = 0
+    if w and h and _far_outside(kp[vis > 0], w, h).any():
+        j = int(np.flatnonzero((vis > 0) & _far_outside(kp, w, h))[0])
+        return ld.fail("keypoints far outside the image", file, ann_id,
+                       f"joint {j} ({sk.names[j]}) at ({kp[j, 0]:.1f}, {kp[j, 1]:.1f}) in a {w}x{h} image")
     if swap_lr: kp, vis = kp[sk.flip_index], vis[sk.flip_index]
     if box is None:                  # no box in the format: the bounding box of the labelled joints, in COCO's edge frame
         lab = kp[vis > 0]
@@ -108,6 +139,8 @@ def _add(ld: _Loader, file, ann_id, image_path, kp, vis, native: str, skeleton: 
     box = np.asarray(box, dtype=np.float32)
     if box.shape != (4,): return ld.fail("wrong box length", file, ann_id, f"got shape {box.shape}")
     if not (box[2] > 0 and box[3] > 0): return ld.fail("zero-area box", file, ann_id, f"box {box.tolist()}")
+    if w and h and _box_far_outside(box, w, h):
+        return ld.fail("box far outside the image", file, ann_id, f"bbox {box.tolist()} in a {w}x{h} image")
     kp2, vis2 = convert_keypoints(kp, vis, native, skeleton)
     ld.records.append(Record(Path(image_path), int(ann_id if image_id is None else image_id), int(ann_id),
                              kp2.astype(np.float32), vis2.astype(np.uint8), box, width=int(w), height=int(h),
@@ -125,6 +158,38 @@ def _read_json(path: Path, ld: _Loader):
     try: return json.loads(text)
     except json.JSONDecodeError as e: raise ValueError(f"{path}: not a json file ({e})") from None
 
+def _is_int(x) -> bool: return isinstance(x, int) and not isinstance(x, bool)
+
+def _non_number(values, field: str) -> str | None:
+    "What is wrong with a json list that should hold numbers (a string, null, a nested list), or None."
+    if not isinstance(values, list): return f"{field} is {values!r}, expected a list of numbers"
+    for i, v in enumerate(values):
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool)): return f"{field}[{i}] is {v!r}, expected a number"
+    return None
+
+def _coco_images(entries, json_path, ld: _Loader) -> tuple[dict, set]:
+    """`({id: image entry}, duplicated ids)` of a COCO json's `images`, checked entry by entry: an integer `id`, unique
+    (a duplicate would pair annotations with the wrong image), a `file_name`, numbers for `width` and `height`."""
+    images, where, dup = {}, {}, set()
+    for i, im in enumerate(entries if isinstance(entries, list) else []):
+        label = f"images[{i}]"
+        if not isinstance(im, dict): ld.fail("image entry is not an object", json_path, i, f"got {im!r}", label=label); continue
+        iid, name = im.get("id"), im.get("file_name")
+        if iid is None: ld.fail("image without id", json_path, i, f"file_name {name!r}", label=label); continue
+        if not _is_int(iid): ld.fail("not a number", json_path, i, f"id is {iid!r}, expected an integer", label=label); continue
+        if not isinstance(name, str) or not name:
+            ld.fail("image without file_name", json_path, i, f"file_name is {name!r}", label=label); continue
+        bad = next((f"{k} is {im[k]!r}, expected a number" for k in ("width", "height")
+                    if k in im and not (isinstance(im[k], (int, float)) and not isinstance(im[k], bool))), None)
+        if bad: ld.fail("not a number", json_path, i, bad, label=label); continue
+        if iid in where:
+            ld.fail("duplicate image id", json_path, i, f"id {iid} is used by images[{where[iid]}] and images[{i}]", label=label)
+            dup.add(iid); continue
+        where[iid], images[iid] = i, im
+    if not isinstance(entries, list): raise ValueError(f"{json_path}: 'images' is {type(entries).__name__}, expected a list")
+    for iid in dup: images.pop(iid, None)
+    return images, dup
+
 def read_coco_keypoints(json_path, image_dir=None, skeleton: str = "coco17", strict: bool = True,
                         source_skeleton: str = "coco17", domain: str = "coco", check_images: bool = True) -> Records:
     """Read a COCO-keypoints json (SyRIP, COCO, the synthetic writer) into `Record`s in `skeleton`.
@@ -133,24 +198,35 @@ def read_coco_keypoints(json_path, image_dir=None, skeleton: str = "coco17", str
     mask_file?}), `annotations` ({id, image_id, keypoints [K x (x, y, v)], bbox [x, y, w, h], iscrowd?}); images under
     `image_dir`, by default `<root>/images` (else `images/` beside the json, else the json's folder). Crowd annotations and annotations without any
     labelled joint are left out and counted in `Records.skipped`. `mask_path` comes from `mask_file`, else from
-    `<image_dir>/../masks/<stem>.png` when it exists (the synthetic writer's layout)."""
+    `<image_dir>/../masks/<stem>.png` when it exists (the synthetic writer's layout). Image and annotation ids must be
+    integers and image ids unique; a string where a number belongs is an error naming the entry and the field."""
     json_path = Path(json_path)
     ld = _Loader(json_path, strict)
     data = _read_json(json_path, ld)
     if data is None: return ld.finish()
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise ValueError(f"{json_path}: unknown layout, expected a COCO json with 'images' and 'annotations'")
+    if not isinstance(data["annotations"], list):
+        raise ValueError(f"{json_path}: 'annotations' is {type(data['annotations']).__name__}, expected a list")
     if not data["annotations"]:
         ld.fail("empty annotation file", json_path, "-")
         return ld.finish()
     if image_dir is None:
         image_dir = next((d for d in (json_path.parent.parent / "images", json_path.parent / "images") if d.is_dir()), json_path.parent)
     image_dir, K = Path(image_dir), get_skeleton(source_skeleton).num_keypoints
-    images = {im["id"]: im for im in data["images"]}
-    for a in data["annotations"]:
-        aid = a.get("id", "?")
+    images, dup = _coco_images(data["images"], json_path, ld)
+    for n, a in enumerate(data["annotations"]):
+        if not isinstance(a, dict): ld.fail("annotation entry is not an object", json_path, n, f"got {a!r}", label=f"annotations[{n}]"); continue
+        aid = a.get("id")
+        if not _is_int(aid):
+            ld.fail("annotation without id" if aid is None else "not a number", json_path, n,
+                    "" if aid is None else f"id is {aid!r}, expected an integer", label=f"annotations[{n}]"); continue
         if a.get("iscrowd", 0): ld.note("crowd annotations"); continue
-        im = images.get(a.get("image_id"))
+        bad = (None if _is_int(a.get("image_id")) else f"image_id is {a.get('image_id')!r}, expected an integer") \
+            or _non_number(a.get("keypoints", []), "keypoints") or (a.get("bbox") is not None and _non_number(a["bbox"], "bbox"))
+        if bad: ld.fail("not a number", json_path, aid, bad); continue
+        if a["image_id"] in dup: ld.note("annotations of a duplicate image id"); continue
+        im = images.get(a["image_id"])
         if im is None: ld.fail("unknown image id", json_path, aid, f"image_id {a.get('image_id')}"); continue
         k = np.asarray(a.get("keypoints", []), dtype=np.float64)
         if k.size != 3 * K:
@@ -167,13 +243,30 @@ def read_coco_keypoints(json_path, image_dir=None, skeleton: str = "coco17", str
 # %% ../nbs/05_datasets.ipynb #d1f5dbdb
 SYRIP_SPLITS = ("train", "val", "test")
 
+def read_split(path, split: str) -> list[int]:
+    """The image ids of `split` in a splits json (an object {split name: [image ids]}, other keys such as a description
+    or a seed allowed), checked: a malformed file, a missing split or a value that is not a list of integers is an error."""
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"split file not found: {path}")
+    try: d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path}: not a json file ({e})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a json object {{split name: [image ids]}}, got a {type(d).__name__}")
+    names = [k for k, v in d.items() if isinstance(v, list)]
+    if split not in d: raise ValueError(f"{path}: no split {split!r}; its splits are {names}")
+    ids = d[split]
+    if not isinstance(ids, list):
+        raise ValueError(f"{path}: split {split!r} is {type(ids).__name__} {ids!r}, not a list of image ids; its splits are {names}")
+    for i, v in enumerate(ids):
+        if not _is_int(v): raise ValueError(f"{path}: split {split!r}, item {i}: {v!r} is not an integer image id")
+    return list(ids)
+
 def syrip_split_ids(root=None) -> dict:
     "{'train': [...], 'val': [...], 'test': [...]} image ids of the fixed split in `<root>/splits.json`."
     root = Path(root) if root is not None else syrip_train200_dir()
     path = root / "splits.json"
     if not path.is_file(): raise FileNotFoundError(f"SyRIP split file not found: {path} (set $SYRIP_TRAIN200 to the folder)")
-    d = json.loads(path.read_text())
-    return {s: [int(i) for i in d[s]] for s in SYRIP_SPLITS}
+    return {s: read_split(path, s) for s in SYRIP_SPLITS}
 
 def syrip_split(split: str = "train", root=None, skeleton: str = "coco17", strict: bool = True) -> Records:
     "The real SyRIP images of one split ('train' | 'val' | 'test' | 'all') of the fixed 120/30/50 split, as `Record`s."
@@ -198,7 +291,7 @@ def read_minirgbd(root, sequences=None, skeleton: str = "coco17", strict: bool =
     Layout: `<root>/<seq>/joints_2Ddep/syn_joints_2Ddep_XXXXX.txt` (25 lines `x y depth id`), `<root>/<seq>/rgb/syn_XXXXX.png`,
     optional `<root>/<seq>/fg_mask/mask_XXXXX.png` (-> `mask_path`). `sequences`: a split name of `MINIRGBD_SPLITS` or a list
     like ['01', '11'] (missing ones are an error), or None for every sequence present. `image_id` = seq * 100000 + frame. The box is the bounding box of the joints. `swap_lr` swaps left and
-    right on load, for if the labels turn out image-centric (unverified: reference-methods section 11 item 5)."""
+    right on load, for if the labels turn out image-centric (unverified)."""
     root = Path(root)
     if sequences is None: seqs = sorted(p.parent.name for p in root.glob("*/joints_2Ddep"))
     else: seqs = MINIRGBD_SPLITS[sequences] if isinstance(sequences, str) else list(sequences)
@@ -419,6 +512,24 @@ def prepare_surreal(raw_root, out_root, splits=("train", "val", "test"), runs=(0
             ld.finish()
     return counts
 
+# %% ../nbs/05_datasets.ipynb #ca8c7437
+class _PlainUnpickler(pickle.Unpickler):
+    "Unpickles dicts, lists, tuples, strings, numbers and numpy arrays; any other class or function is refused unrun."
+    _ALLOWED = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                **{(m, "_reconstruct"): np.zeros(1).__reduce__()[0] for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
+                **{(m, "scalar"): np.float64(0).__reduce__()[0] for m in ("numpy.core.multiarray", "numpy._core.multiarray")}}
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED: return self._ALLOWED[(module, name)]
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only dicts, lists, numbers and numpy arrays are allowed")
+
+def load_plain_pickle(path):
+    """Read a pickle of plain data (dicts, lists, numbers, strings, numpy arrays) without running code: a pickle that names
+    any other class or function (a crafted `__reduce__`) is refused before anything in it runs."""
+    try:
+        with open(path, "rb") as f: return _PlainUnpickler(f, encoding="latin1").load()
+    except Exception as e: raise ValueError(f"{path}: cannot read as a pickle of plain data ({e})") from None
+
+
 # %% ../nbs/05_datasets.ipynb #c5a06d65
 RHD_TO_HAND21 = (0, 4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9, 16, 15, 14, 13, 20, 19, 18, 17)   # RHD index of each hand21 joint
 
@@ -435,14 +546,11 @@ def read_rhd(root, split: str = "train", strict: bool = True, check_images: bool
              min_visible: int = 16, max_overlap: float = 0.3, occluded_flag: int = 0) -> Records:
     """Read RHD hands into `hand21` `Record`s. Layout: `<root>/{training,evaluation}/anno_<set>.pickle` ({sample id:
     {'uv_vis' (42, 3), 'xyz', 'K'}}) and `<root>/<set>/color/<id:05d>.png`; split 'train' (training) or 'test' (evaluation)."""
-    import pickle
     if split not in ("train", "test"): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     folder = Path(root) / ("training" if split == "train" else "evaluation")
     path = folder / f"anno_{folder.name}.pickle"
     if not path.is_file(): raise FileNotFoundError(f"RHD annotation file not found: {path}")
-    try:
-        with open(path, "rb") as f: anno = pickle.load(f)
-    except Exception as e: raise ValueError(f"{path}: cannot read as a pickle ({e})") from None
+    anno = load_plain_pickle(path)
     if not isinstance(anno, dict): raise ValueError(f"{path}: unknown layout, expected a dict of samples")
     ld = _Loader(path, strict)
     if not anno: ld.fail("empty annotation file", path, "-")
@@ -454,7 +562,7 @@ def read_rhd(root, split: str = "train", strict: bool = True, check_images: bool
         image = folder / "color" / f"{int(sid):05d}.png"
         w = h = 320
         if check_images and image.is_file():
-            try: w, h = _image_size(image)
+            try: w, h = check_image(image)
             except (UnidentifiedImageError, OSError): pass             # `_add` reports the unreadable image
         hands = [uvv[idx], uvv[idx + 21]]
         for side, (hand, other) in enumerate([(hands[0], hands[1]), (hands[1], hands[0])]):
@@ -502,7 +610,7 @@ def read_h3d(root, split: str = "train", task: str = "noobject", strict: bool = 
         image = root / s["name"]
         w, h = 10**6, 10**6
         if check_images and image.is_file():
-            try: w, h = _image_size(image)
+            try: w, h = check_image(image)
             except (UnidentifiedImageError, OSError): pass
         box = None
         if kp.shape == (21, 2) and np.isfinite(kp).all():
