@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .geometry import check_convention
 from .paths import repo_root, require
 
 # %% auto #0
@@ -25,11 +26,11 @@ __all__ = ['FIDIP_CLASSIFIERS', 'LINEAGES', 'BACKBONE_MODELS', 'manifest_dir', '
            'hrnet_config', 'HRModule', 'PoseHRNet', 'InvertedResidual', 'mobilenetv2_features', 'DUC',
            'PoseMobileNetV2', 'mobilenetv2_from_torchvision', 'DomainClassifier', 'fidip_domain_classifier',
            'strip_prefix', 'to_reference_keys', 'from_reference_keys', 'detect_lineage', 'read_checkpoint',
-           'load_published', 'build_backbone_model']
+           'published_convention', 'load_published', 'build_backbone_model']
 
 # %% ../nbs/06a_backbones.ipynb #fe4c0d8f
 def manifest_dir() -> Path:
-    "The reference state-dict manifests: `$INFANTPOSE_MANIFESTS`, else `../shared/docs/reference-state-dicts` beside the checkout."
+    "The reference state-dict manifests: `$INFANTPOSE_MANIFESTS`, else the `shared/docs/reference-state-dicts` folder beside the checkout."
     return Path(os.environ.get("INFANTPOSE_MANIFESTS", repo_root().parent / "shared" / "docs" / "reference-state-dicts"))
 
 def load_manifest(name: str) -> dict:
@@ -368,13 +369,24 @@ def read_checkpoint(src, key: str | None = None) -> OrderedDict:
         src = src[part]
     return strip_prefix(src)
 
-def load_published(model: nn.Module, src, lineage: str | None = None, key: str | None = None) -> nn.Module:
-    "Load a published checkpoint into `model` strictly, renaming by `lineage` (None: detected from the keys). Returns `model`."
+def published_convention(model: nn.Module, lineage: str) -> str | None:
+    "The crop convention of a published checkpoint of `lineage` for `model` (see above); None when it is the model's own."
+    lin = _canonical(lineage)
+    if lin == "darkpose": return "darkpose"
+    if lin == "tll": return "pixel_center"
+    return "darkpose" if isinstance(model, (PoseHRNet, PoseMobileNetV2)) else None
+
+def load_published(model: nn.Module, src, lineage: str | None = None, key: str | None = None,
+                   convention: str | None = None) -> nn.Module:
+    """Load a published checkpoint into `model` strictly, renaming by `lineage` (None: detected from the keys); set
+    `model.crop_convention` to `convention` or the checkpoint's (`published_convention`). Returns `model`."""
     sd = read_checkpoint(src, key)
     lineage = lineage or detect_lineage(sd)
     try: model.load_state_dict(from_reference_keys(sd, lineage), strict=True)
     except RuntimeError as e:
         raise ValueError(f"checkpoint does not match {type(model).__name__} under lineage {lineage!r}:\n{e}") from e
+    convention = convention or published_convention(model, lineage)
+    if convention is not None: model.crop_convention = check_convention(convention)
     return model
 
 # %% ../nbs/06a_backbones.ipynb #66c8fa97

@@ -49,6 +49,10 @@ def predict_topdown(model, dataset, batch_size: int = 32, flip: bool = True, dec
     """Run `model` on every sample of a top-down `dataset` and return keypoints in original image pixels.
     `forward(batch) -> heatmaps (B, K, h, w)` replaces `model(batch['image'])` when given (e.g. an oracle)."""
     forward = forward or _model_forward(model)
+    convention = getattr(dataset, "convention", "pixel_center")
+    if model is not None and getattr(model, "crop_convention", convention) != convention:
+        raise ValueError(f"dataset: its crops use the {convention!r} convention but the model was trained with "
+                         f"{model.crop_convention!r} crops; build the dataset with convention={model.crop_convention!r}")
     if model is not None: model.eval().to(device)
     flip_index = get_skeleton(dataset.skeleton).flip_index
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
@@ -63,7 +67,7 @@ def predict_topdown(model, dataset, batch_size: int = 32, flip: bool = True, dec
         heatmaps = heatmaps.cpu()
         if codec is None:
             H, W = batch["image"].shape[-2:]
-            codec = codecs.HeatmapCodec((W, H), (heatmaps.shape[-1], heatmaps.shape[-2]))
+            codec = codecs.HeatmapCodec((W, H), (heatmaps.shape[-1], heatmaps.shape[-2]), convention=convention)
         kp_input, score = codec.decode(heatmaps, method=decode)
         to_original = geometry.invert(batch["matrix"].double().cpu())
         kps.append(geometry.apply_affine(to_original, kp_input.double()).numpy())
@@ -258,12 +262,15 @@ def cases_figure(gt, results: list, image_dir, image_ids, n: int = 4, skeleton: 
 
 # %% ../nbs/08_evaluate.ipynb #0d88b1a4
 def evaluate_model(model, records, gt, input_size=(192, 256), flip: bool = True, decode: str = "dark", n_boot: int = 1000,
-                   batch_size: int = 32, device="cpu", skeleton: str = "coco17", progress: bool = True, seed: int = 0) -> tuple:
-    "Predict `records` (ground-truth boxes) with `model` and score them against `gt`; returns `(report, Predictions)`."
+                   batch_size: int = 32, device="cpu", skeleton: str = "coco17", progress: bool = True, seed: int = 0,
+                   convention: str | None = None) -> tuple:
+    """Predict `records` (ground-truth boxes) with `model` and score them against `gt`; returns `(report, Predictions)`.
+    The crops use `convention`, by default the one the model was trained with (`models.model_convention`)."""
     from infantpose.pipeline import TopDownDataset
-    from infantpose.models import heatmap_size
+    from infantpose.models import heatmap_size, model_convention
     model.to(device)
-    ds = TopDownDataset(records, input_size=input_size, heatmap_size=heatmap_size(model, input_size), skeleton=skeleton)
+    ds = TopDownDataset(records, input_size=input_size, heatmap_size=heatmap_size(model, input_size), skeleton=skeleton,
+                        convention=convention or model_convention(model))
     pred = predict_topdown(model, ds, batch_size=batch_size, flip=flip, decode=decode, device=device, progress=progress)
     report = evaluate_keypoints(gt, pred.to_coco(), sorted({int(r.image_id) for r in records}), skeleton=skeleton,
                                 n_boot=n_boot, seed=seed)

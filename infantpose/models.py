@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['MODELS', 'efficientnet_lite0', 'UpBlock', 'EffNetLitePose', 'resnet_backbone', 'SimpleBaseline', 'build_model',
-           'save_model', 'load_model', 'heatmap_size']
+__all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'efficientnet_lite0', 'UpBlock', 'EffNetLitePose', 'resnet_backbone',
+           'SimpleBaseline', 'build_model', 'ModelMeta', 'model_convention', 'save_model', 'load_model', 'heatmap_size']
 
 # %% ../nbs/06_models.ipynb #549aa5f6
 def efficientnet_lite0(pretrained: bool = True, keep_classifier: bool = False, drop_connect_rate: float = 0.0) -> nn.Module:
@@ -156,31 +156,74 @@ def build_model(name: str = "effnet_lite0", num_keypoints: int = 17, pretrained:
     raise ValueError(f"model name {name!r}: expected one of {MODELS + tuple(BACKBONE_MODELS)}")
 
 # %% ../nbs/06_models.ipynb #f2bf4214
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from .geometry import check_convention
 from .skeletons import get_skeleton
 
-def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", input_size=(192, 256), **meta) -> Path:
-    "Write `model`'s weights and how to rebuild it (`name` for `build_model`, skeleton, input size (W, H), extra plain `meta`)."
+MODEL_FORMAT_VERSION = 1
+
+@dataclass
+class ModelMeta:
+    "What `model.pt` records besides the weights. Add a field here, with a default, to record something new."
+    name: str                               # `build_model` name
+    skeleton: str = "coco17"
+    num_keypoints: int = 17
+    input_size: list = field(default_factory=lambda: [192, 256])   # (W, H)
+    convention: str = "pixel_center"        # crop convention of the training crops: 'pixel_center' or 'darkpose'
+    format_version: int = MODEL_FORMAT_VERSION
+    extra: dict = field(default_factory=dict)   # further plain values (run notes, settings), kept at the top level
+
+    def to_dict(self) -> dict:
+        "The flat plain dict stored in the file (and returned by `load_model`): the fields, then `extra`'s keys."
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**d, "input_size": [int(v) for v in self.input_size], **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: dict, source="meta") -> "ModelMeta":
+        "Read a stored dict; a file without `format_version` is version 0, missing fields take their defaults."
+        known = {f.name for f in fields(cls)} - {"extra"}
+        if "name" not in d: raise ValueError(f"{source}: model metadata without an architecture 'name' (keys {sorted(d)})")
+        version = int(d.get("format_version", 0))
+        if version > MODEL_FORMAT_VERSION:
+            raise ValueError(f"{source}: model file format {version} is newer than this infantpose reads ({MODEL_FORMAT_VERSION}); update infantpose")
+        meta = cls(**{k: v for k, v in d.items() if k in known}, extra={k: v for k, v in d.items() if k not in known})
+        meta.format_version, meta.convention = version, check_convention(meta.convention, f"{source}: convention")
+        return meta
+
+def model_convention(model: nn.Module) -> str:
+    "The crop convention `model`'s weights were trained with: its `crop_convention` attribute (set by loading), else 'pixel_center'."
+    return check_convention(getattr(model, "crop_convention", "pixel_center"), "model.crop_convention")
+
+def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", input_size=(192, 256), convention: str | None = None,
+               **extra) -> Path:
+    """Write `model`'s weights and its `ModelMeta` (`name` for `build_model`, skeleton, input size (W, H), crop `convention`,
+    default: `model_convention(model)`; `extra` plain values)."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    num_keypoints = len(get_skeleton(skeleton).names)
-    info = dict(name=name, skeleton=skeleton, num_keypoints=num_keypoints, input_size=list(input_size), **meta)
+    meta = ModelMeta(name, skeleton, len(get_skeleton(skeleton).names), list(input_size),
+                     check_convention(convention or model_convention(model)), extra=extra)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": info}, tmp)
+    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta.to_dict()}, tmp)
     tmp.replace(path)
     return path
 
 def load_model(path, device="cpu") -> tuple[nn.Module, dict]:
-    "Rebuild a model written by `save_model`: returns `(model in eval mode, meta)`; weights are loaded strictly."
+    """Rebuild a model written by `save_model`: returns `(model in eval mode, meta dict)`; weights are loaded strictly and
+    `model.crop_convention` is set from the file (the default convention for files that predate it)."""
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"model file not found: {path}")
-    ck = torch.load(path, map_location=device, weights_only=True)
+    size = path.stat().st_size
+    try: ck = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:   # zero bytes, cut short by a full disk or an interrupted copy, or not a torch file at all
+        raise ValueError(f"{path}: cannot read the model file ({size} bytes; empty or truncated?): {type(e).__name__}: {(str(e).splitlines() or [''])[0]}") from None
     if not isinstance(ck, dict) or "meta" not in ck or "model" not in ck:
         raise ValueError(f"{path}: not a model file written by save_model (expected keys 'model' and 'meta'; a training "
                          f"run's last.pt is for resuming - use the run's model.pt)")
-    meta = ck["meta"]
-    model = build_model(meta["name"], meta["num_keypoints"], pretrained=False)
+    meta = ModelMeta.from_dict(ck["meta"], str(path))
+    model = build_model(meta.name, meta.num_keypoints, pretrained=False)
     model.load_state_dict(ck["model"], strict=True)
-    return model.to(device).eval(), meta
+    model.crop_convention = meta.convention
+    return model.to(device).eval(), meta.to_dict()
 
 # %% ../nbs/06_models.ipynb #24a6cf30
 @torch.no_grad()

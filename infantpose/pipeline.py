@@ -8,6 +8,7 @@ Docs: https://infantpose.github.io/infantpose/pipeline.html.md"""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +18,12 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .codecs import HeatmapCodec
-from .geometry import (apply_affine, box_to_center_size, crop_matrix, hflip, invert, resize_matrix,
+from .geometry import (apply_affine, box_to_center_size, check_convention, crop_matrix, hflip, invert, resize_matrix,
                                  resize_pad_matrix, rotate, scale, shear, translate, warp_tensor)
 from .skeletons import get_skeleton
 
 # %% auto #0
-__all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'half_body_box', 'load_image', 'warp_crop',
+__all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'half_body_box', 'load_image', 'warp_crop', 'one_thread',
            'TopDownDataset', 'ResizePadDataset', 'view_to_heatmap', 'mean_teacher_sample', 'MeanTeacherViews',
            'PairedDataset']
 
@@ -124,14 +125,27 @@ def warp_crop(img: torch.Tensor, M, out_size, antialias: bool = True) -> torch.T
 def _t(x, dtype=torch.float32):
     return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).to(dtype)
 
+@contextmanager
+def one_thread():
+    "Run the enclosed torch CPU work on one thread (the caller's count is restored after), so its floating-point result is the same in any process."
+    n = torch.get_num_threads()
+    if n == 1: yield; return
+    torch.set_num_threads(1)
+    try: yield
+    finally: torch.set_num_threads(n)
+
 # %% ../nbs/05a_pipeline.ipynb #d8fd0387
 class _PoseDataset(Dataset):
     "Shared machinery: records, codec, seeded randomness per (seed, epoch, index), the warp and the targets."
-    def __init__(self, records, input_size, heatmap_size, sigma, augment, codec, skeleton, seed, encoding):
+    def __init__(self, records, input_size, heatmap_size, sigma, augment, codec, skeleton, seed, encoding,
+                 convention: str = "pixel_center", visibility: str = "binary"):
         self.records, self.input_size, self.heatmap_size = list(records), tuple(input_size), tuple(heatmap_size)
         self.augment, self.seed, self.epoch, self.antialias = augment, int(seed), 0, True
-        self.skeleton = get_skeleton(skeleton)
-        self.codec = codec or HeatmapCodec(input_size=self.input_size, heatmap_size=self.heatmap_size, sigma=sigma, encoding=encoding)
+        self.skeleton, self.convention = get_skeleton(skeleton), check_convention(convention)
+        self.codec = codec or HeatmapCodec(input_size=self.input_size, heatmap_size=self.heatmap_size, sigma=sigma, encoding=encoding,
+                                           convention=convention, visibility=visibility)
+        if getattr(self.codec, "convention", "pixel_center") != convention:
+            raise ValueError(f"codec: its convention {self.codec.convention!r} differs from the dataset's convention {convention!r}")
         for i, r in enumerate(self.records[:1]):
             if len(r.keypoints) != self.skeleton.num_keypoints or getattr(r, "skeleton", self.skeleton.name) != self.skeleton.name:
                 raise ValueError(f"records[{i}]: {len(r.keypoints)} keypoints of skeleton {getattr(r, 'skeleton', '?')!r}, "
@@ -156,10 +170,11 @@ class _PoseDataset(Dataset):
         return self.make_sample(img, M, kp, vis, idx, aug, r, index)
 
     def make_sample(self, img, M, kp, vis, idx, aug, r, index) -> dict:
-        x = photometric(warp_crop(img, M, self.input_size, self.antialias), aug["color"], aug["blur"])
-        kpt = apply_affine(M, kp)[idx].astype(np.float32)
-        vis = vis[idx]
-        hm, w = self.codec.encode(kpt[None], vis[None])
+        with one_thread():
+            x = photometric(warp_crop(img, M, self.input_size, self.antialias), aug["color"], aug["blur"])
+            kpt = apply_affine(M, kp)[idx].astype(np.float32)
+            vis = vis[idx]
+            hm, w = self.codec.encode(kpt[None], vis[None])
         return dict(image=x, heatmaps=_t(hm)[0], weights=_t(w)[0], keypoints=torch.from_numpy(kpt),
                     visible=torch.from_numpy(np.ascontiguousarray(vis, dtype=np.uint8)), matrix=_t(M),
                     image_id=torch.tensor(r.image_id), ann_id=torch.tensor(r.ann_id), box=_t(r.box),
@@ -168,10 +183,12 @@ class _PoseDataset(Dataset):
 class TopDownDataset(_PoseDataset):
     """Top-down samples from `Record`s: dict of `image` (3, H, W) in [0, 1], `heatmaps` (K, h, w), `weights` (K,),
     `keypoints` (K, 2) input px, `visible` (K,), `matrix` (3, 3) original image px -> input px, `image_id`, `ann_id`,
-    `box` (4,), `is_synthetic`, `index`. Sizes are (width, height)."""
+    `box` (4,), `is_synthetic`, `index`. Sizes are (width, height). `convention` ('pixel_center' or 'darkpose') is the crop
+    and crop -> heatmap convention (`geometry.crop_matrix`), `visibility` ('binary' or 'raw') the targets' weighting."""
     def __init__(self, records, input_size=(192, 256), heatmap_size=(48, 64), sigma: float = 2, augment: AugmentConfig | None = None,
-                 codec=None, skeleton: str = "coco17", padding: float = 1.25, seed: int = 0, encoding: str = "unbiased"):
-        super().__init__(records, input_size, heatmap_size, sigma, augment, codec, skeleton, seed, encoding)
+                 codec=None, skeleton: str = "coco17", padding: float = 1.25, seed: int = 0, encoding: str = "unbiased",
+                 convention: str = "pixel_center", visibility: str = "binary"):
+        super().__init__(records, input_size, heatmap_size, sigma, augment, codec, skeleton, seed, encoding, convention, visibility)
         self.padding = padding
 
     def base_matrix(self, r, image_size, aug):
@@ -181,24 +198,25 @@ class TopDownDataset(_PoseDataset):
             hb = half_body_box(r.keypoints, r.visible, self.skeleton.name, aug["half_body"])
             if hb is not None and hb[2] > 0 and hb[3] > 0: box, pad, origin = hb, self.augment.half_body_padding, "center"
         center, size = box_to_center_size(box, W / H, pad, box_origin=origin)
-        return crop_matrix(center, size, self.input_size)
+        return crop_matrix(center, size, self.input_size, convention=self.convention)
 
 class ResizePadDataset(_PoseDataset):
     """Full-frame samples as TLL/UDAPE/SHIFT use them: the whole image, long side scaled to `input_size` and centred with
     zero bars (`geometry.resize_pad_matrix`; `compat=True` reproduces TLL's fractional keypoint offset). Same sample dict
     as `TopDownDataset`; augmentation (if any) acts about the frame centre, half-body is ignored."""
     def __init__(self, records, input_size=(256, 256), heatmap_size=(64, 64), sigma: float = 2, augment: AugmentConfig | None = None,
-                 codec=None, skeleton: str = "coco17", compat: bool = False, seed: int = 0, encoding: str = "unbiased"):
-        super().__init__(records, input_size, heatmap_size, sigma, augment, codec, skeleton, seed, encoding)
+                 codec=None, skeleton: str = "coco17", compat: bool = False, seed: int = 0, encoding: str = "unbiased",
+                 convention: str = "pixel_center", visibility: str = "binary"):
+        super().__init__(records, input_size, heatmap_size, sigma, augment, codec, skeleton, seed, encoding, convention, visibility)
         self.compat = compat
 
     def base_matrix(self, r, image_size, aug):
         return resize_pad_matrix(image_size, self.input_size, compat=self.compat)
 
 # %% ../nbs/05a_pipeline.ipynb #41f8ba19
-def view_to_heatmap(M, input_size, heatmap_size):
-    "An input-px matrix (3, 3) or (B, 3, 3) between two views -> the same map in heatmap px."
-    R = resize_matrix(input_size, heatmap_size)
+def view_to_heatmap(M, input_size, heatmap_size, convention: str = "pixel_center"):
+    "An input-px matrix (3, 3) or (B, 3, 3) between two views -> the same map in heatmap px (crop -> heatmap by `convention`)."
+    R = resize_matrix(input_size, heatmap_size, convention=convention)
     if torch.is_tensor(M):
         R = torch.as_tensor(R, dtype=torch.float64)
         return (R @ M.double() @ invert(R)).to(M.dtype)
@@ -217,7 +235,7 @@ def mean_teacher_sample(img: torch.Tensor, keypoints, visible, base_matrix, rng:
     kp, vis = np.asarray(keypoints, dtype=np.float64), np.asarray(visible)
     def view(M_view, aug):                 # one warp of the original image by base o view
         M = M_view @ base_matrix
-        x = photometric(warp_crop(img, M, input_size), aug["color"], aug["blur"])
+        with one_thread(): x = photometric(warp_crop(img, M, input_size), aug["color"], aug["blur"])
         kpt = apply_affine(M, kp).astype(np.float32)
         hm, w = codec.encode(kpt[None], vis[None])
         return dict(image=x, keypoints=torch.from_numpy(kpt), heatmaps=_t(hm)[0], weights=_t(w)[0])
@@ -228,7 +246,7 @@ def mean_teacher_sample(img: torch.Tensor, keypoints, visible, base_matrix, rng:
         views = [view(a["matrix"], a) for a in draws]
         Ms = np.stack([a["matrix"] for a in draws])
         vals = {key: torch.stack([v[key] for v in views]) for key in views[0]}
-        vals.update(matrix=_t(Ms), matrix_hm=_t(view_to_heatmap(Ms, input_size, codec.heatmap_size)))
+        vals.update(matrix=_t(Ms), matrix_hm=_t(view_to_heatmap(Ms, input_size, codec.heatmap_size, getattr(codec, "convention", "pixel_center"))))
         out.update({f"{name}_{key}": (v[0] if name == "student" else v) for key, v in vals.items()})
     return out
 
@@ -238,9 +256,10 @@ class MeanTeacherViews(_PoseDataset):
     (see `mean_teacher_sample`). Deterministic per (seed, epoch, index)."""
     def __init__(self, records, input_size=(256, 256), heatmap_size=(64, 64), sigma: float = 2, k: int = 1, base: str = "resize_pad",
                  base_augment: AugmentConfig | None = None, student: AugmentConfig = UDAPE_VIEW, teacher: AugmentConfig = UDAPE_VIEW,
-                 codec=None, skeleton: str = "coco17", padding: float = 1.25, seed: int = 0, encoding: str = "unbiased"):
+                 codec=None, skeleton: str = "coco17", padding: float = 1.25, seed: int = 0, encoding: str = "unbiased",
+                 convention: str = "pixel_center", visibility: str = "binary"):
         if base not in ("resize_pad", "topdown"): raise ValueError(f"base: expected 'resize_pad' or 'topdown', got {base!r}")
-        super().__init__(records, input_size, heatmap_size, sigma, base_augment, codec, skeleton, seed, encoding)
+        super().__init__(records, input_size, heatmap_size, sigma, base_augment, codec, skeleton, seed, encoding, convention, visibility)
         self.k, self.base, self.student, self.teacher, self.padding = k, base, student, teacher, padding
 
     def __getitem__(self, index: int) -> dict:
@@ -251,7 +270,7 @@ class MeanTeacherViews(_PoseDataset):
         if self.base == "resize_pad": B = resize_pad_matrix((img.shape[2], img.shape[1]), self.input_size)
         else:
             c, s = box_to_center_size(r.box, self.input_size[0] / self.input_size[1], self.padding)
-            B = crop_matrix(c, s, self.input_size)
+            B = crop_matrix(c, s, self.input_size, convention=self.convention)
         B = aug["matrix"] @ B
         kp, vis = np.asarray(r.keypoints, dtype=np.float64), np.asarray(r.visible)
         if aug["flip"]: B = hflip(self.input_size[0]) @ B     # positions follow B; the labels swap below
