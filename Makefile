@@ -22,6 +22,8 @@ help:
 	@echo "make test      - create .venv (if needed), check notebooks are clean and exported, run all tests"
 	@echo "make baseline  - BlazePose (mediapipe, own venv) on the real SyRIP test and val splits: outputs/baseline/"
 	@echo "make bench     - run the speed benchmarks in benchmarks/ (prints ratios)"
+	@echo "make gpu-check - on a GPU machine (its own python3, no .venv): CUDA checks, notebooks on cuda, throughput -> gpu_check/report.md; without a GPU a CPU dry run"
+	@echo "make gpu-check-prepare - here, before: the wheels and SyRIP images gpu-check carries (gpu_check/wheels, gpu_check/data)"
 
 # Re-install only when the project definition changed.
 $(STAMP): pyproject.toml
@@ -69,3 +71,12 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# gpu-check runs with the machine's own python (a GPU machine has PyTorch but no .venv and no network); what it lacks
+# travels in gpu_check/wheels and gpu_check/data, written here by gpu-check-prepare. See gpu_check/run.py.
+.PHONY: gpu-check gpu-check-prepare
+gpu-check:
+	$(PYTHON) gpu_check/run.py
+
+gpu-check-prepare: $(STAMP)
+	$(BIN)/python gpu_check/prepare.py
