@@ -19,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from infantpose.models import build_model
-from infantpose.train import JointsMSELoss
+from infantpose.losses import JointsMSELoss
 
 SIZES = {"effnet_lite0": (192, 256), "resnet18": (192, 256), "resnet50": (192, 256), "resnet101": (192, 256)}  # (W, H)
 

@@ -134,9 +134,7 @@ def fidip(model: nn.Module, classifier: nn.Module, dataset: Dataset, config: FiD
     classifier.to(device or next(model.parameters()).device)
     opt_d = torch.optim.Adam(classifier.parameters(), lr=c.classifier_lr)
 
-    def on_epoch_start(state: TrainState):
-        base.on_epoch_start(state)
-        classifier.train()
+    def on_epoch_start(state: TrainState): classifier.train()
 
     def on_batch(state: TrainState, batch: dict) -> dict:
         dev, y = state.device, domain_labels(batch, state.device)
@@ -153,9 +151,9 @@ def fidip(model: nn.Module, classifier: nn.Module, dataset: Dataset, config: FiD
         return {"loss": pose - c.lam * adv, "pose": pose.detach(), "domain": d_loss.detach(),
                 "domain_acc": acc, "adversarial": adv.detach()}
 
-    return Hooks(on_batch=on_batch, on_epoch_start=on_epoch_start,
-                 batches=balanced_sampler(synthetic_flags(dataset), c.reshuffle, c.per_class),
-                 extra_modules={"classifier": classifier, "classifier_optimizer": opt_d})
+    return Hooks.chain(base, Hooks(on_batch=on_batch, on_epoch_start=on_epoch_start,
+                                   batches=balanced_sampler(synthetic_flags(dataset), c.reshuffle, c.per_class),
+                                   extra_modules={"classifier": classifier, "classifier_optimizer": opt_d}))
 
 # %% ../nbs/09_fidip.ipynb #e04036b4
 class FeatureClassifier(nn.Module):

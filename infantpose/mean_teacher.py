@@ -18,12 +18,12 @@ from torch import nn
 from .codecs import decode_argmax, encode_tll, encode_unbiased
 from .geometry import apply_affine, invert, resize_matrix, warp_tensor
 from .pipeline import PairedDataset, TopDownDataset
-from .train import EMA, Hooks, TrainConfig, TrainState, _to_cpu, fit, load_checkpoint, save_checkpoint
+from .train import EMA, BestCheckpoint, Hooks, TrainConfig, TrainState, fit, keep_best
 
 # %% auto #0
 __all__ = ['three_step_inverse', 'warp_back', 'teacher_heatmaps', 'confidence_mask', 'rectify', 'consistency_loss',
            'adaptive_occlusion', 'adain_encoder', 'adain_decoder', 'adain', 'AdaINStyle', 'MeanTeacherConfig',
-           'mean_teacher_step', 'mean_teacher', 'evaluate_pck', 'BestCheckpoint', 'fit_with_choice', 'udape']
+           'mean_teacher_step', 'mean_teacher', 'evaluate_pck', 'fit_with_choice', 'udape']
 
 # %% ../nbs/10_mean_teacher.ipynb #f0fc8404
 def _about(A: torch.Tensor, c) -> torch.Tensor:
@@ -312,27 +312,7 @@ def evaluate_pck(model: nn.Module, records, input_size, thr: float = 0.05, flip:
     hits, valid = pck_hits(gt, np.stack([r.box for r in records]), pred.keypoints, thr)
     return ratio_ci(hits, valid, n_boot, np.random.default_rng(seed))
 
-class BestCheckpoint:
-    "Keep the weights of the epoch with the highest `metrics[key]` in `path`; a `fit` extra module (`state_dict` of plain values)."
-    def __init__(self, key: str, path: str | Path):
-        self.key, self.path, self.best, self.epoch = key, Path(path), None, -1
 
-    def update(self, state: TrainState, metrics: dict, model: nn.Module) -> bool:
-        "Call at the end of an epoch (`state.epoch` epochs done); saves `model`'s weights when `metrics[key]` improves."
-        if self.key not in metrics: raise ValueError(f"BestCheckpoint: no metric {self.key!r} in {sorted(metrics)}")
-        v = float(metrics[self.key])
-        if self.best is not None and not v > self.best: return False
-        self.best, self.epoch = v, state.epoch - 1
-        if state.rank == 0: save_checkpoint({"model": _to_cpu(model.state_dict()), "epoch": self.epoch,
-                         "value": v, "key": self.key}, self.path)
-        return True
-
-    def load_into(self, model: nn.Module) -> nn.Module:
-        "Load the best weights into `model`."
-        model.load_state_dict(load_checkpoint(self.path)["model"]); return model
-
-    def state_dict(self) -> dict: return {"best": self.best, "epoch": self.epoch}
-    def load_state_dict(self, s: dict): self.best, self.epoch = s["best"], s["epoch"]
 
 # %% ../nbs/10_mean_teacher.ipynb #79dfb7af
 def fit_with_choice(model: nn.Module, data, config: TrainConfig, source_val: Callable | None = None,
@@ -340,20 +320,13 @@ def fit_with_choice(model: nn.Module, data, config: TrainConfig, source_val: Cal
                     hooks: Hooks | None = None) -> tuple[TrainState, dict]:
     """`fit` that scores `pick(state)` after every epoch with `source_val` (the choice) and `target_test` (compat report
     only) and keeps each one's best weights in `config.out_dir/best_<name>.pt`. Returns the state and the `BestCheckpoint`s."""
-    out = Path(config.out_dir)
-    tr = {"best_source_val": BestCheckpoint("source_val", out / "best_source_val.pt")} if source_val else {}
-    if target_test: tr["best_target_test_COMPAT"] = BestCheckpoint("target_test_COMPAT", out / "best_target_test_COMPAT.pt")
+    scores = {k: f for k, f in (("source_val", source_val), ("target_test_COMPAT", target_test)) if f is not None}
     def val_fn(state):
-        m, res = pick(state), {}
-        if source_val: res["source_val"] = float(source_val(m))
-        if target_test: res["target_test_COMPAT"] = float(target_test(m))
-        return res
-    def on_epoch_end(state, metrics):
-        for t in tr.values(): t.update(state, metrics, pick(state))
-    hooks = hooks or Hooks()
-    hooks.on_epoch_end = on_epoch_end
-    hooks.extra_modules.update(tr)
-    return fit(model, data, config, hooks=hooks, val_fn=val_fn if tr else None), tr
+        m = pick(state)
+        return {k: float(f(m)) for k, f in scores.items()}
+    hooks = Hooks.chain(hooks or Hooks(), *(keep_best(k, Path(config.out_dir) / f"best_{k}.pt", pick) for k in scores))
+    state = fit(model, data, config, hooks=hooks, val_fn=val_fn if scores else None)
+    return state, {f"best_{k}": hooks.extra_modules[f"best_{k}"] for k in scores}
 
 def udape(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: int, adapt_epochs: int,
           mt: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,

@@ -22,13 +22,14 @@ from torch import nn
 
 from .paths import require, shared_data_dir
 from .skeletons import conversion, get_skeleton
+from .train import Hooks, TensorDataset, TrainConfig, fit
 
 # %% auto #0
-__all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'PRIORS', 'prior_joint_map', 'bone_directions', 'BoneMLP',
-           'StructureEncoder', 'DFNet', 'map_legacy_state_dict', 'SavedPrior', 'PoseNDF', 'rotate_bones', 'flip_bones',
-           'perturb_bones', 'knn_distance_labels', 'make_posendf_data', 'NDFSchedule', 'train_posendf',
-           'normalize_pose', 'PoseVAE', 'PosePrior', 'build_prior', 'load_prior', 'PoseSet', 'load_infant_poses',
-           'synthetic_poses', 'load_adult_poses', 'perturb_keypoints']
+__all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'NDF_STAGES', 'PRIORS', 'prior_joint_map',
+           'bone_directions', 'BoneMLP', 'StructureEncoder', 'DFNet', 'map_legacy_state_dict', 'SavedPrior', 'PoseNDF',
+           'rotate_bones', 'flip_bones', 'perturb_bones', 'knn_distance_labels', 'make_posendf_data', 'NDFSchedule',
+           'train_posendf', 'normalize_pose', 'PoseVAE', 'PosePrior', 'build_prior', 'load_prior', 'PoseSet',
+           'load_infant_poses', 'synthetic_poses', 'load_adult_poses', 'perturb_keypoints']
 
 # %% ../nbs/11_prior.ipynb #76d829e4
 # SHIFT's 13 bones on Body16 indices: (a, b, parent bone), direction = p_b - p_a; bone 0 (upper_neck -> head_top) is the root
@@ -254,44 +255,55 @@ class NDFSchedule:
 GPU_SCHEDULE = NDFSchedule()                                   # SHIFT's `prior/train_prior.py`
 CPU_SCHEDULE = NDFSchedule(stage_epochs=(2, 3, 5), iters_per_epoch=40, batch_size=256, lr=1e-3, bone_dropout=0.1)
 
-def train_posendf(model: PoseNDF, data: dict, schedule: NDFSchedule = CPU_SCHEDULE,
-                  generator: torch.Generator | None = None) -> list[float]:
-    "Train `model` on `make_posendf_data` output with SHIFT's three stages; returns the mean loss of every epoch."
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=schedule.lr)
-    stages = (("synth_1",), ("synth_2", "synth_1"), ("real", "synth_2", "synth_1"))
-    history = []
-    model.train()
-    for names, epochs in zip(stages, schedule.stage_epochs):
-        names = [n for n in names if len(data[n][0])]
-        for _ in range(epochs):
-            total, steps = 0.0, 0
-            for _ in range(schedule.iters_per_epoch):
-                for n in names:
-                    x, y = data[n]
-                    i = torch.randint(len(x), (schedule.batch_size,), generator=g)
-                    xb = x[i]
-                    if schedule.bone_dropout:
-                        xb = xb * (torch.rand(xb.shape[:2], generator=g) >= schedule.bone_dropout)[..., None]
-                    loss = F.mse_loss(model(xb), y[i])
-                    opt.zero_grad(); loss.backward(); opt.step()
-                    total, steps = total + loss.item(), steps + 1
-            history.append(total / max(steps, 1))
+NDF_STAGES = (("synth_1",), ("synth_2", "synth_1"), ("real", "synth_2", "synth_1"))
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    "A generator drawn from `(seed, step)`: a run resumed at any step draws the same numbers."
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+def train_posendf(model: PoseNDF, data: dict, schedule: NDFSchedule = CPU_SCHEDULE, seed: int = 0,
+                  out_dir: str | None = None, **config) -> list[float]:
+    """Train `model` on `make_posendf_data` output with SHIFT's three stages through the engine's `fit` (resumable in
+    `out_dir` when given; `config`: other `TrainConfig` fields, e.g. `device`); returns the mean loss of every epoch."""
+    parts = ("synth_1", "synth_2", "real")
+    sizes = {n: len(data[n][0]) for n in parts}
+    offset = dict(zip(parts, np.cumsum([0] + [sizes[n] for n in parts[:-1]]).tolist()))
+    dataset = TensorDataset(x=torch.cat([data[n][0] for n in parts]), y=torch.cat([data[n][1].float() for n in parts]))
+    stage_of_epoch = [s for s, e in enumerate(schedule.stage_epochs) for _ in range(e)]
+
+    def batches(num_samples: int, epoch: int, config: TrainConfig) -> list[list[int]]:
+        "Each iteration, one batch drawn with replacement from each part of the epoch's stage (from `(seed, epoch)`)."
+        rng, names = np.random.default_rng([seed, epoch]), [n for n in NDF_STAGES[stage_of_epoch[epoch]] if sizes[n]]
+        return [(offset[n] + rng.integers(sizes[n], size=schedule.batch_size)).tolist()
+                for _ in range(schedule.iters_per_epoch) for n in names]
+
+    def on_batch(state, batch: dict) -> dict:
+        x, y = batch["x"].to(state.device), batch["y"].to(state.device)
+        if schedule.bone_dropout:
+            keep = torch.rand(x.shape[:2], generator=_step_generator(seed, state.step)) >= schedule.bone_dropout
+            x = x * keep[..., None].to(state.device)
+        return {"loss": F.mse_loss(state.model(x), y)}
+
+    cfg = TrainConfig(**{**dict(epochs=sum(schedule.stage_epochs), batch_size=schedule.batch_size, lr=schedule.lr,
+                                schedule="constant", seed=seed, log_every=10**9, out_dir=out_dir, progress=False,
+                                tensorboard=False, plot=False), **config})
+    state = fit(model, dataset, cfg, hooks=Hooks(on_batch=on_batch, batches=batches, collate=TensorDataset.collate))
     model.eval()
-    return history
+    return [row["loss"] for row in state.history]
 
 # %% ../nbs/11_prior.ipynb #efd8f45d
 @patch
 def fit(self: PoseNDF, keypoints, visible=None, schedule: NDFSchedule = CPU_SCHEDULE, noise: str = "rotation",
-                 flip: bool = False, rotate_deg: float = 0.0, copies: int = 1, seed: int = 0, **data_kw) -> list[float]:
-    "Train on clean `keypoints` (N, K, 2) of this prior's skeleton; returns the per-epoch losses."
+                 flip: bool = False, rotate_deg: float = 0.0, copies: int = 1, seed: int = 0, config: dict | None = None,
+                 **data_kw) -> list[float]:
+    "Train on clean `keypoints` (N, K, 2) of this prior's skeleton (`config`: `TrainConfig` fields); returns the per-epoch losses."
     with torch.no_grad(): units, mask = self.bones(keypoints, visible)
     units = units[mask.all(-1)]
     if len(units) == 0: raise ValueError("no pose with all 13 bones: cannot build PoseNDF training data")
     data = make_posendf_data(units, np.random.default_rng(seed), noise=noise, flip=flip, rotate_deg=rotate_deg,
                              copies=copies, **data_kw)
     self.data_sizes = {k: len(v[0]) for k, v in data.items()}
-    return train_posendf(self, data, schedule, torch.Generator().manual_seed(seed))
+    return train_posendf(self, data, schedule, seed, **(config or {}))
 
 # %% ../nbs/11_prior.ipynb #112fe108
 def normalize_pose(keypoints, visible=None, eps: float = 1e-6):
@@ -355,25 +367,21 @@ class PoseVAE(SavedPrior, nn.Module):
         return self.reconstruction_error(keypoints, visible) if self.score_kind == "recon" else -self.elbo(keypoints, visible)
 
     def fit(self, keypoints, visible=None, epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
-            drop_joints: float = 0.1, seed: int = 0) -> list[float]:
-        "Train on poses (N, K, 2) with flags (N, K); `drop_joints` hides random labelled joints as augmentation. Returns per-epoch losses."
+            drop_joints: float = 0.1, seed: int = 0, **config) -> list[float]:
+        """Train on poses (N, K, 2) with flags (N, K) through the engine's `fit` (`config`: other `TrainConfig` fields, e.g.
+        `out_dir` to make it resumable); `drop_joints` hides random labelled joints as augmentation. Returns per-epoch losses."""
         kp, lab = _as_pose(keypoints, visible, self.K)
-        g = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(self.parameters(), lr=lr)
-        history = []
-        self.train()
-        for _ in range(epochs):
-            total = 0.0
-            perm = torch.randperm(len(kp), generator=g)
-            for i in perm.split(batch_size):
-                v = lab[i] & (torch.rand(lab[i].shape, generator=g) >= drop_joints)
-                err, kl = self.terms(kp[i], v, generator=g)
-                loss = (err + self.beta * kl).mean()
-                opt.zero_grad(); loss.backward(); opt.step()
-                total += loss.item() * len(i)
-            history.append(total / len(kp))
+        def on_batch(state, batch: dict) -> dict:
+            g = _step_generator(seed, state.step)
+            v = batch["lab"] & (torch.rand(batch["lab"].shape, generator=g) >= drop_joints)
+            err, kl = self.terms(batch["kp"], v, generator=g)
+            return {"loss": (err + self.beta * kl).mean()}
+        cfg = TrainConfig(**{**dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant", seed=seed,
+                                    drop_last=False, log_every=10**9, out_dir=None, progress=False, tensorboard=False,
+                                    plot=False), **config})
+        state = fit(self, TensorDataset(kp=kp, lab=lab), cfg, hooks=Hooks(on_batch=on_batch, collate=TensorDataset.collate))
         self.eval()
-        return history
+        return [row["loss"] for row in state.history]
 
 # %% ../nbs/11_prior.ipynb #6100499b
 @runtime_checkable

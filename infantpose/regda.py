@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .train import Hooks, JointsKLLoss, TrainConfig
+from .losses import JointsKLLoss
+from .train import Hooks, TrainConfig
 
 # %% auto #0
 __all__ = ['WarmStartGradient', 'regda_head', 'RegDANet', 'gaussian_maps', 'argmax_gaussians', 'pseudo_labels', 'RegDAConfig',
@@ -60,7 +61,9 @@ class RegDANet(nn.Module):
     """Shared `body` (the wrapped network up to its `final_layer`), main `head` (that layer) and adversarial `adv_head`.
 
     `forward(x)` -> main heatmaps (B, K, h, w); `forward(x, return_features=True)` -> (heatmaps, features (B, C, h, w));
-    `adversarial(features)` -> the adversarial heatmaps through the warm-start gradient layer `grl`."""
+    `forward(x, adversarial="grl")` -> (heatmaps, adversarial heatmaps through the warm-start gradient layer `grl`), with
+    `"detached"` the adversarial head reads detached features; `main_grad=False` detaches the main heatmaps. Every step of
+    the recipe is one call of `forward`, so a `DistributedDataParallel` wrapper sees each of them."""
     def __init__(self, model: nn.Module, adv_layers: int = 2, adv_channels: int = 256, grl: WarmStartGradient | None = None):
         super().__init__()
         head = getattr(model, "final_layer", None)
@@ -72,9 +75,12 @@ class RegDANet(nn.Module):
         self.adv_head = regda_head(head.in_channels, head.out_channels, adv_layers, adv_channels)
         self.grl = grl if grl is not None else WarmStartGradient()
 
-    def forward(self, x, return_features: bool = False):
+    def forward(self, x, return_features: bool = False, adversarial: str | None = None, main_grad: bool = True):
         f = self.body(x)
-        hm = self.head(f)
+        hm = self.head(f) if main_grad else self.head(f).detach()
+        if adversarial == "grl": return hm, self.adversarial(f)
+        if adversarial == "detached": return hm, self.adv_head(f.detach())
+        if adversarial is not None: raise ValueError(f"RegDANet: adversarial must be None, 'grl' or 'detached'; got {adversarial!r}")
         return (hm, f) if return_features else hm
 
     def adversarial(self, features): return self.adv_head(self.grl(features))
@@ -115,7 +121,7 @@ class RegDAConfig:
     grl_hi: float = 0.1              # ... and final scale
     grl_alpha: float = 1.0
     grl_max_iters: int = 1000
-    backbone_lr_mult: float = 0.1    # f's effective lr relative to the heads' (gradient scaling; SGD only)
+    backbone_lr_mult: float = 0.1    # f's learning rate relative to the heads' (its parameter group's lr_scale)
     inverse_decay: bool = True       # lr x (1 + lr_gamma * step) ** -lr_power
     lr_gamma: float = 1e-4
     lr_power: float = 0.75
@@ -123,7 +129,7 @@ class RegDAConfig:
 def regda_train_config(**overrides) -> TrainConfig:
     "TLL's adaptation run as a `TrainConfig` (SGD 0.1 for the heads, momentum 0.9, Nesterov, wd 1e-4, 30 x 500 iterations, batch 32)."
     kw = dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="constant", epochs=30,
-              max_steps_per_epoch=500, batch_size=32)
+              max_steps_per_epoch=500, batch_size=32, find_unused_parameters=True)   # (DDP: each step uses a part)
     kw.update(overrides)
     return TrainConfig(**kw)
 
@@ -134,45 +140,31 @@ def regda(model: RegDANet, config: RegDAConfig | None = None, batches=None) -> H
     if not isinstance(model, RegDANet): raise ValueError(f"regda: expected a RegDANet, got {type(model).__name__}")
     model.grl.lo, model.grl.hi, model.grl.alpha, model.grl.max_iters = c.grl_lo, c.grl_hi, c.grl_alpha, c.grl_max_iters
     kl, disparity = JointsKLLoss(), JointsKLLoss(eps=c.kl_eps)
-    if c.backbone_lr_mult != 1 and not getattr(model, "_regda_grad_scaled", False):
-        for p in model.body.parameters(): p.register_hook(lambda g, m=c.backbone_lr_mult: g * m)
-        model._regda_grad_scaled = True
 
-    def on_epoch_start(state):
-        if not c.inverse_decay: return
-        def factor(step): return (1 + c.lr_gamma * step) ** -c.lr_power
-        sch = state.scheduler
-        sch.lr_lambdas = [factor] * len(state.optimizer.param_groups)
-        for g, base in zip(state.optimizer.param_groups, sch.base_lrs): g["lr"] = base * factor(sch.last_epoch)
+    def param_groups(net: RegDANet) -> list[dict]:
+        return [{"params": net.body.parameters(), "name": "body", "lr_scale": c.backbone_lr_mult},
+                {"params": net.head.parameters(), "name": "head"}, {"params": net.adv_head.parameters(), "name": "adv_head"}]
 
     def on_batch(state, batch):
-        if state.world_size > 1: raise ValueError("regda: the three-step update is single-process (no DDP) for now")
         if state.scaler is not None: raise ValueError("regda: AMP is not supported (set TrainConfig.amp=False)")
-        net, opt, dev = state.raw_model, state.optimizer, state.device
+        net, dev, coeff = state.model, state.device, state.raw_model.grl.coeff
         src, tgt = batch["source"], batch["target"]
         ys_gt, ws = src["heatmaps"].to(dev), src["weights"].to(dev)
         # step A: f, h and h' on the source
-        y_s, f_s = net(state.images(src), return_features=True)
+        y_s, a_s = net(state.images(src), adversarial="grl")
         loss_s = kl(y_s, ys_gt, ws)
-        loss_adv_s = disparity(net.adversarial(f_s), argmax_gaussians(y_s.detach(), c.sigma), ws)   # no ground false needed here
-        opt.zero_grad(set_to_none=True)
-        (loss_s + c.margin * c.trade_off * loss_adv_s).backward()
-        opt.step()
+        loss_adv_s = disparity(a_s, argmax_gaussians(y_s.detach(), c.sigma), ws)    # no ground false needed here
+        yield {"loss": loss_s + c.margin * c.trade_off * loss_adv_s, "loss_s": loss_s, "loss_adv_s": loss_adv_s}
         # step B: h' only, towards the ground false of the target
-        y_t, f_t = net(state.images(tgt), return_features=True)
-        gt_t, gf_t = pseudo_labels(y_t.detach(), c.sigma)
-        loss_false = c.trade_off * disparity(net.adv_head(f_t.detach()), gf_t)
-        opt.zero_grad(set_to_none=True)
-        loss_false.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        # step C: f only (h' frozen while its graph is built); the engine backpropagates and steps
-        net.adv_head.requires_grad_(False)
-        try: loss_true = c.trade_off * disparity(net.adversarial(f_t), gt_t)
-        finally: net.adv_head.requires_grad_(True)
-        return {"loss": loss_true, "loss_s": loss_s.detach(), "loss_adv_s": loss_adv_s.detach(),
-                "loss_false": loss_false.detach(), "grl": torch.tensor(net.grl.coeff)}
+        y_t, a_t = net(state.images(tgt), adversarial="detached", main_grad=False)
+        gt_t, gf_t = pseudo_labels(y_t, c.sigma)
+        loss_false = c.trade_off * disparity(a_t, gf_t)
+        yield {"loss": loss_false, "loss_false": loss_false, "step_groups": ["adv_head"]}
+        # step C: f only, through the gradient layer, towards agreement with the ground truth of the target
+        _, a_t = net(state.images(tgt), adversarial="grl", main_grad=False)
+        loss_true = c.trade_off * disparity(a_t, gt_t)
+        yield {"loss": loss_true, "loss_true": loss_true, "grl": coeff, "step_groups": ["body"]}
 
     def after_step(state, losses): state.raw_model.grl.step()
-
-    return Hooks(on_batch=on_batch, on_epoch_start=on_epoch_start, after_step=after_step, batches=batches)
+    lr_fn = (lambda step: (1 + c.lr_gamma * step) ** -c.lr_power) if c.inverse_decay else None
+    return Hooks(on_batch=on_batch, after_step=after_step, batches=batches, param_groups=param_groups, lr_fn=lr_fn)

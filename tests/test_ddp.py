@@ -1,11 +1,14 @@
 """Two processes (gloo, CPU) launched by torchrun take the same training steps as one process with the same global batch.
 
-`python -m infantpose.train` (the toy command line on top of `infantpose.train.fit`) trains `ToyPoseNet` without
+`python -m infantpose.toy` (the toy command line on top of `infantpose.train.fit`) trains `ToyPoseNet` without
 BatchNorm (per-rank batch statistics would differ from the single process's; see the notebook `07_train`):
 
 - alone, for 2 epochs;
 - under `torchrun --nproc_per_node 2`, first for 1 epoch, then started again with `--epochs 2`, so it resumes from the
   checkpoint rank 0 wrote, which both ranks read.
+
+RegDA's three optimiser steps per batch (one forward pass each, through the DDP wrapper) do the same: `python
+tests/test_ddp.py regda OUT` alone and under torchrun with 2 processes give the same weights.
 
 The single-process reference runs concurrently with the distributed runs. The final weights must agree to 1e-6, and so must the logged training losses and the validation losses (averaged over
 the ranks before rank 0 logs them). The distributed checkpoint holds the unwrapped module's keys and every rank's
@@ -31,11 +34,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(out: Path, epochs: int, nproc: int | None = None) -> subprocess.Popen:
+def _start(out: Path, epochs: int, nproc: int | None = None, program=("-m", "infantpose.toy")) -> subprocess.Popen:
     "Start the command line alone (`nproc=None`) or under torchrun with `nproc` processes."
     launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(_free_port())] \
         if nproc else []
-    cmd = [sys.executable, *launcher, "-m", "infantpose.train", "--epochs", str(epochs), "--out-dir", str(out), *ARGS]
+    cmd = [sys.executable, *launcher, *program, "--epochs", str(epochs), "--out-dir", str(out), *ARGS]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"): env.pop(k, None)
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -71,3 +74,39 @@ def test_two_processes_match_one(tmp_path):
         la, lb = _csv(one / name, column), _csv(two / name, column)
         assert len(la) == len(lb) > 0, name
         torch.testing.assert_close(torch.tensor(lb), torch.tensor(la), rtol=0, atol=1e-6)
+
+
+def regda_run(out: str):
+    "RegDA on toy source / target pairs (no BatchNorm anywhere, so 1 and 2 processes must agree); run by torchrun or alone."
+    from infantpose.distributed import distributed_run, setup_distributed
+    from infantpose.pipeline import PairedDataset
+    from infantpose.regda import RegDANet, regda, regda_train_config
+    from infantpose.toy import ToyHeatmapDataset, ToyPoseNet
+    from infantpose.train import fit
+    setup_distributed("cpu")
+    with distributed_run():
+        torch.manual_seed(0)
+        net = RegDANet(ToyPoseNet(2, width=8), adv_layers=1)
+        pair = PairedDataset(ToyHeatmapDataset(32, seed=0), ToyHeatmapDataset(32, seed=1), seed=0)
+        config = regda_train_config(epochs=2, batch_size=8, lr=0.01, max_steps_per_epoch=None, out_dir=out,
+                                    progress=False, tensorboard=False, plot=False, log_every=2)
+        fit(net, pair, config, hooks=regda(net))
+
+
+def test_regda_two_processes_match_one(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    program = [str(Path(__file__)), "regda"]
+    single = _start(one, 2, None, program)
+    try: _wait(_start(two, 2, 2, program))
+    finally: _wait(single)
+    a = torch.load(one / "last.pt", map_location="cpu", weights_only=True)
+    b = torch.load(two / "last.pt", map_location="cpu", weights_only=True)
+    assert a["step"] == b["step"] == 8 and b["world_size"] == 2
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=0, atol=1e-6, msg=lambda m: f"{k}: {m}")
+    la, lb = _csv(one / "log.csv", "loss_true"), _csv(two / "log.csv", "loss_true")
+    torch.testing.assert_close(torch.tensor(lb), torch.tensor(la), rtol=0, atol=1e-6)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["regda"]:
+    regda_run(sys.argv[sys.argv.index("--out-dir") + 1])

@@ -25,7 +25,8 @@ STEPS_PER_EPOCH, CKPT_EVERY = 6, 4
 
 def train(out: str, workers: int, sleep: float):
     from torch import nn
-    from infantpose.train import Hooks, ToyHeatmapDataset, TrainConfig, fit
+    from infantpose.toy import ToyHeatmapDataset
+    from infantpose.train import Hooks, TrainConfig, fit
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.2),
                           nn.Conv2d(8, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 2, 1))
