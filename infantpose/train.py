@@ -7,13 +7,7 @@ Docs: https://infantpose.github.io/infantpose/train.html.md"""
 # %% ../nbs/07_train.ipynb #39c70a77
 from __future__ import annotations
 
-import argparse
-import copy
-import errno
-import math
 import os
-import random
-import shutil
 import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -26,201 +20,19 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from .checkpoint import (epoch_batches, load_checkpoint, load_reference_checkpoint, remove_stale_temporaries,
+                                   rng_state, save_checkpoint, seed_everything, seed_worker, set_rng_state)
+from .config import TrainConfig, autocast, make_optimizer, make_scheduler, resolve_precision
+from .ema import EMA
 from .distributed import (all_reduce_mean, broadcast_state, distributed_run, is_distributed, is_main_process,
                                     prepare_model, setup_distributed, shard_batches, unwrap)
 from .losses import JointsMSELoss
 from .runlog import LossMeter, RunLogger, plot_history
 
 # %% auto #0
-__all__ = ['EVENTS', 'SLOTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'EMA', 'TrainConfig', 'make_optimizer', 'lr_factor',
-           'make_scheduler', 'epoch_batches', 'seed_everything', 'seed_worker', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'remove_stale_temporaries', 'load_checkpoint', 'load_reference_checkpoint', 'Hooks',
-           'RunMismatch', 'TrainState', 'supervised_step', 'train_step', 'run_differences', 'start_run', 'fit',
-           'source_only', 'freeze', 'fine_tune', 'BestCheckpoint', 'keep_best', 'TensorDataset']
-
-# %% ../nbs/07_train.ipynb #ee3d4b19
-class EMA:
-    "Exponential moving average of `model`'s parameters (and buffers if `buffers`); the average lives in `.module`."
-    def __init__(self, model: nn.Module, decay: float = 0.999, buffers: bool = False):
-        if not 0.0 <= decay <= 1.0: raise ValueError(f"EMA decay must be in [0, 1]; got {decay}")
-        self.module = copy.deepcopy(unwrap(model)).requires_grad_(False)
-        self.decay, self.buffers, self.num_updates = decay, buffers, 0
-
-    @torch.no_grad()
-    def update(self, model: nn.Module):
-        model = unwrap(model)
-        for e, p in zip(self.module.parameters(), model.parameters()): e.lerp_(p.detach(), 1.0 - self.decay)
-        if self.buffers:
-            for e, b in zip(self.module.buffers(), model.buffers()):
-                if e.is_floating_point(): e.lerp_(b, 1.0 - self.decay)
-                else: e.copy_(b)
-        self.num_updates += 1
-
-    def state_dict(self) -> dict:
-        return {"module": self.module.state_dict(), "decay": self.decay, "buffers": self.buffers, "num_updates": self.num_updates}
-
-    def load_state_dict(self, state: dict):
-        self.module.load_state_dict(state["module"])
-        self.decay, self.buffers, self.num_updates = state["decay"], state["buffers"], state["num_updates"]
-
-# %% ../nbs/07_train.ipynb #dd4285d3
-@dataclass
-class TrainConfig:
-    "Everything that defines a training run, as plain values."
-    epochs: int = 10                   # number of epochs (a run-time setting: raise it to continue a finished run)
-    batch_size: int = 32               # global batch: summed over all processes of a distributed run
-    accumulate: int = 1                # gradient accumulation: each batch runs as this many micro-batches, one step
-    lr: float = 1e-3                   # base learning rate (for the global batch)
-    optimizer: str = "adam"            # adam | adamw | sgd
-    momentum: float = 0.9              # sgd only
-    nesterov: bool = False             # sgd only
-    weight_decay: float = 0.0          # L2 (adam, sgd) or decoupled (adamw) weight decay
-    schedule: str = "multistep"        # multistep | cosine | constant (all per optimiser step, after warm-up)
-    milestones: tuple = ()             # multistep: epochs at which the lr is multiplied by gamma
-    gamma: float = 0.1                 # multistep: lr factor at each milestone
-    warmup_steps: int = 0              # linear warm-up from lr / warmup_steps
-    grad_clip: float | None = None     # max global gradient norm
-    amp: bool = False                  # float16 autocast + GradScaler; CUDA only (ignored with a warning on CPU)
-    channels_last: bool = False        # channels-last memory format for model and images
-    ema_decay: float | None = None     # keep an EMA of the model (None: no EMA)
-    ema_buffers: bool = False          # EMA also averages BN buffers (False: parameters only)
-    seed: int = 0                      # seeds batch order, augmentation, dropout (rank r of a distributed run uses seed + r)
-    deterministic: bool = True         # torch.use_deterministic_algorithms (warn-only)
-    drop_last: bool = True             # drop the last incomplete batch of each epoch
-    shuffle: bool = True               # shuffle the samples each epoch (order drawn from (seed, epoch))
-    max_steps_per_epoch: int | None = None  # cap on batches per epoch (TLL's iters-per-epoch)
-    workers: int = 0                   # DataLoader worker processes (per process of a distributed run)
-    log_every: int = 10                # CSV / TensorBoard row every N steps (mean over the window)
-    ckpt_every_steps: int = 0          # also checkpoint every N steps (0: only at epoch ends)
-    out_dir: str | None = "runs/train" # last.pt, log.csv, metrics.csv, tb/, loss_curve.png (rank 0 writes); None: no files
-    device: str = "cpu"                # cpu | cuda (under torchrun each process takes the GPU of its LOCAL_RANK)
-    progress: bool = True              # tqdm progress bars
-    tensorboard: bool = True           # also log to TensorBoard when the `tensorboard` package is installed
-    plot: bool = True                  # save loss_curve.png at the end
-    sync_bn: bool = True               # distributed CUDA runs: BatchNorm -> SyncBatchNorm (statistics over the global batch)
-    find_unused_parameters: bool = False  # DistributedDataParallel option, for models with parameters a step may not use
-
-    def __post_init__(self):
-        checks = {"optimizer": ("adam", "adamw", "sgd"), "schedule": ("multistep", "cosine", "constant")}
-        for name, allowed in checks.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r}: expected one of {allowed}")
-        for name in ("epochs", "batch_size", "log_every", "accumulate"):
-            if getattr(self, name) < 1: raise ValueError(f"TrainConfig.{name} must be >= 1; got {getattr(self, name)}")
-        if self.batch_size % self.accumulate:
-            raise ValueError(f"TrainConfig.batch_size = {self.batch_size} is not divisible by accumulate = {self.accumulate}")
-        self.milestones = tuple(self.milestones)
-
-# %% ../nbs/07_train.ipynb #34695413
-def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser `config.optimizer` over `params`: tensors, or groups `{"params": [...], "name": str, "lr_scale": float}`
-    (lr = `config.lr * lr_scale`); parameters that do not require a gradient are left out."""
-    c, params = config, list(params)
-    if params and isinstance(params[0], dict):
-        params = [{**g, "params": [p for p in g["params"] if p.requires_grad], "lr": c.lr * g.get("lr_scale", 1.0)}
-                  for g in params]
-    else: params = [p for p in params if p.requires_grad]
-    if c.optimizer == "adam": return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-    if c.optimizer == "adamw": return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
-
-def lr_factor(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
-    "Multiplier of the base lr at optimiser step `step` (0-based)."
-    c, total = config, config.epochs * steps_per_epoch
-    if c.schedule == "multistep": f = c.gamma ** sum(step >= m * steps_per_epoch for m in c.milestones)
-    elif c.schedule == "cosine": f = 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
-    else: f = 1.0
-    if step < c.warmup_steps: f *= (step + 1) / c.warmup_steps
-    return f
-
-def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int,
-                   lr_fn: Callable | None = None) -> torch.optim.lr_scheduler.LambdaLR:
-    "A per-step `LambdaLR` following `lr_fn(step)` if given, else `lr_factor` of the config's schedule."
-    def factor(step): return lr_factor(step, config, steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_fn or factor)
-
-# %% ../nbs/07_train.ipynb #66d7d8cc
-def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
-                  drop_last: bool = True) -> list[list[int]]:
-    "The batches of sample indices for `epoch`: a permutation drawn from `(seed, epoch)`, cut into batches."
-    order = np.random.default_rng([seed, epoch]).permutation(num_samples) if shuffle else np.arange(num_samples)
-    stop = num_samples - num_samples % batch_size if drop_last else num_samples
-    return [order[i:i + batch_size].tolist() for i in range(0, stop, batch_size)]
-
-def seed_everything(seed: int, deterministic: bool = True):
-    "Seed python, numpy's and torch's global generators; optionally ask torch for deterministic algorithms."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-def seed_worker(worker_id: int):
-    "DataLoader `worker_init_fn`: seed python and numpy from the worker's torch seed."
-    s = torch.initial_seed() % 2**32
-    random.seed(s); np.random.seed(s)
-
-# %% ../nbs/07_train.ipynb #9bf6d1f3
-def rng_state() -> dict:
-    "The states of torch's (CPU and CUDA), numpy's and python's global generators, as tensors and plain numbers."
-    npst = np.random.get_state(legacy=False)
-    version, internal, gauss = random.getstate()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"bit_generator": npst["bit_generator"], "key": torch.from_numpy(npst["state"]["key"].astype(np.int64)),
-                      "pos": int(npst["state"]["pos"]), "has_gauss": int(npst["has_gauss"]), "gauss": float(npst["gauss"])},
-            "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss}}
-
-def set_rng_state(state: dict):
-    "Restore what `rng_state` returned."
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state((n["bit_generator"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"].tolist()), p["gauss"]))
-
-# %% ../nbs/07_train.ipynb #04897bc5
-def _no_space(e: BaseException) -> bool:
-    while e is not None:
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC or "No space left" in str(e): return True
-        e = e.__cause__ or e.__context__
-    return False
-
-def save_checkpoint(obj: dict, path: str | os.PathLike):
-    "`torch.save` `obj` to `path` atomically (temporary file + `os.replace`); a full disk raises `OSError(ENOSPC)` naming `path`."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:
-        if not _no_space(e): raise
-        free = shutil.disk_usage(path.parent).free
-        raise OSError(errno.ENOSPC, f"no space left on the device while writing {path} ({free / 2**20:.0f} MiB free); "
-                                    f"the previous checkpoint there is intact") from e
-    finally:
-        if tmp.is_symlink() or tmp.exists(): tmp.unlink()
-
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
-    "Delete the temporary files (`.NAME.tmpPID`) that runs killed while saving left in `folder`; returns their names."
-    gone = []
-    for p in Path(folder).glob(".*.tmp*"):
-        if p.name.rsplit(".tmp", 1)[-1].isdigit() and (p.is_file() or p.is_symlink()): p.unlink(); gone.append(p.name)
-    return gone
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    "Load a checkpoint written by this package (`weights_only=True`)."
-    if not Path(path).exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-def load_reference_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    "Load a reference checkpoint (UDAPE, SHIFT) that pickles an `argparse.Namespace`, still with `weights_only=True`."
-    if not Path(path).exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location=map_location, weights_only=True)
+__all__ = ['EVENTS', 'SLOTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'Hooks', 'RunMismatch', 'TrainState', 'supervised_step',
+           'train_step', 'run_differences', 'start_run', 'fit', 'source_only', 'freeze', 'fine_tune', 'BestCheckpoint',
+           'keep_best', 'TensorDataset']
 
 # %% ../nbs/07_train.ipynb #eedc2fdf
 EVENTS = ("on_epoch_start", "after_step", "on_epoch_end")
@@ -306,11 +118,13 @@ class TrainState:
         return unwrap(self.model)
 
     @property
-    def use_amp(self) -> bool: return self.config.amp and self.device.type == "cuda"
+    def precision(self) -> str:
+        "The run's precision on its device (`config.precision` with `auto` decided)."
+        return resolve_precision(self.config.precision, self.device)
 
     def autocast(self):
-        "float16 autocast on CUDA when `config.amp`; a no-op context otherwise."
-        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp)
+        "The forward pass's autocast context for the run's precision (a no-op in fp32)."
+        return autocast(self.device, self.precision)
 
     def images(self, batch: dict) -> torch.Tensor:
         "The batch's images on the device, in the configured memory format."
@@ -472,11 +286,11 @@ def start_run(model: nn.Module, train_dataset: Dataset, config: TrainConfig, los
     main, out = info.rank == 0, Path(c.out_dir) if c.out_dir else None
     if main and out: out.mkdir(parents=True, exist_ok=True); remove_stale_temporaries(out)
     seed_everything(c.seed + info.rank, c.deterministic)
-    if c.amp and info.device.type != "cuda" and main: warnings.warn("TrainConfig.amp is for CUDA only: training in float32")
+    precision = resolve_precision(c.precision, info.device)                     # refuses fp16 without CUDA
     model, net = prepare_model(model, info, c.channels_last, c.sync_bn, c.find_unused_parameters)
     optimizer = make_optimizer(hooks.param_groups(model) if hooks.param_groups else model.parameters(), c)
     state = TrainState(net, optimizer, None, c, loss_fn or JointsMSELoss(), info.device,
-                       scaler=torch.amp.GradScaler("cuda") if c.amp and info.device.type == "cuda" else None,
+                       scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None,
                        ema=EMA(model, c.ema_decay, c.ema_buffers) if c.ema_decay is not None else None,
                        extra=dict(hooks.extra_modules), rank=info.rank, world_size=info.world_size, hooks=hooks,
                        fingerprint=fingerprint)
