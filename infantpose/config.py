@@ -8,14 +8,12 @@ Docs: https://infantpose.github.io/infantpose/config.html.md"""
 from __future__ import annotations
 
 import math
-import os
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
 import torch
-from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")   # see *Precision* below
 

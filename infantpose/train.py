@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -27,7 +26,7 @@ from .ema import EMA
 from .distributed import (all_reduce_mean, broadcast_state, distributed_run, is_distributed, is_main_process,
                                     prepare_model, setup_distributed, shard_batches, unwrap)
 from .losses import JointsMSELoss
-from .runlog import LossMeter, RunLogger, plot_history
+from .runlog import LossMeter, RunLogger
 
 # %% auto #0
 __all__ = ['EVENTS', 'SLOTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'Hooks', 'RunMismatch', 'TrainState', 'supervised_step',
@@ -167,12 +166,13 @@ class TrainState:
                 else "no checkpoint of this run was written")
         raise FloatingPointError(f"{what}; the run stopped and saved nothing after it: {good}")
 
-    def check_finite(self, nonfinite: dict | None = None):
+    def check_finite(self, nonfinite: dict | None = None, weights: bool = True):
         "Stop the run if a logged loss term (`nonfinite`: {term: first bad step}, default: the meter's) or a weight is not finite."
         bad = self.meter.nonfinite() if nonfinite is None else nonfinite
         if bad:
             name = min(bad, key=lambda k: (bad[k], k == "loss"))                # the culprit before the total
             self._stop(f"non-finite loss term {name!r} at step {bad[name]} (epoch {self.epoch})")
+        if not weights: return
         tensors = dict(self.raw_model.state_dict())
         if self.ema: tensors.update({f"ema.{k}": v for k, v in self.ema.module.state_dict().items()})
         weights = _nonfinite(tensors)
@@ -192,7 +192,7 @@ class TrainState:
     def log(self, bar=None):
         "Read the loss meter (one sync), stop on a non-finite term, append the row to the history and the log files."
         means, bad = self.meter.read()
-        self.check_finite(bad)
+        self.check_finite(bad, weights=False)                                    # (the weights: before each save)
         if not means: return
         row = {"step": self.step, "epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"], **means}
         self.history.append(row)
