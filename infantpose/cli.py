@@ -8,12 +8,20 @@ Docs: https://infantpose.github.io/infantpose/cli.html.md"""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import hashlib
 import json
+import math
+import os
+import shutil
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['train_model', 'report_ids', 'predict_images', 'run_demo', 'build_parser', 'main']
+__all__ = ['run_fingerprint', 'train_model', 'report_ids', 'predict_images', 'run_demo', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #8358e068
 def _size(text: str) -> tuple[int, int]:
@@ -25,6 +33,55 @@ def _size(text: str) -> tuple[int, int]:
     if len(vals) != 2 or min(vals) <= 0: raise argparse.ArgumentTypeError(f"expected a positive size like 192,256, got {text!r}")
     return tuple(vals)
 
+# %% ../nbs/90_cli.ipynb #4f8d4abe
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose errors are one line, `infantpose SUBCOMMAND: ...`, exit status 2."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+def _count(minimum: int):
+    "An argparse type: a whole number >= `minimum`."
+    def parse(text: str) -> int:
+        try: v = int(text)
+        except ValueError: v = None
+        if v is None or v < minimum: raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return v
+    return parse
+
+def _positive(text: str) -> float:
+    "An argparse type: a finite number > 0."
+    try: v = float(text)
+    except ValueError: v = math.nan
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+def _writable_dir(path, option: str) -> Path:
+    "Create folder `path` if needed and check that a file can be written there, before any work (`option` names it)."
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path): pass
+    except OSError as e: raise OSError(e.errno, f"{option} {path}: cannot write there ({e.strerror or e})") from None
+    return path
+
+@contextlib.contextmanager
+def _writing(path):
+    "Name `path` in an `OSError` raised while writing it (a full disk reports `No space left on device` without a file)."
+    try: yield
+    except OSError as e:
+        if e.filename or e.errno is None: raise
+        raise OSError(e.errno, e.strerror, str(path)) from e
+
+_USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EISDIR,
+                errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG}
+
+def _user_error(e: BaseException) -> str | None:
+    "The one-line message of a mistake in the input or the environment (a bad file, field or option, a full disk); None for a bug."
+    if not (isinstance(e, (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError))
+            or isinstance(e, OSError) and e.errno in _USER_ERRNOS): return None
+    msg = (f"{e.filename}: {e.strerror}" if e.filename else e.strerror) if isinstance(e, OSError) and e.strerror else str(e)
+    return " ".join(msg.split())
+
 # %% ../nbs/90_cli.ipynb #e5b8ee8c
 def _add_synth(sub):
     p = sub.add_parser(
@@ -33,36 +90,86 @@ def _add_synth(sub):
                     "The same --seed gives byte-identical files whatever the number of --workers.")
     p.add_argument("--domain", choices=["adult", "infant"], required=True, help="adults (SURREAL-like motion, mostly upright) "
                    "or infants (supine, prone, sitting, a few standing)")
-    p.add_argument("--n", type=int, required=True, help="number of images to render")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--n", type=_count(1), required=True, help="number of images to render")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing; refused if not empty, "
+                   "unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out, whole")
     p.add_argument("--format", choices=["coco", "surreal"], default="coco", help="coco: SyRIP-style COCO keypoints json + "
                    "images/ + masks/; surreal: the TLL-processed SURREAL layout (run json + square crops). Default: coco")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="processes to render with (default 1; use the number of cores)")
-    p.add_argument("--size", type=_size, default=(256, 256), help="image size W,H (default 256,256)")
+    p.add_argument("--workers", type=_count(0), default=1, help="processes to render with (default 1; use the number of cores)")
+    p.add_argument("--size", type=_size, default=(256, 256), help="image size W,H (default 256,256; each side >= 32)")
     p.set_defaults(func=_run_synth)
+
+_MIN_SIDE, _RENDER_BYTES_PER_PIXEL = 32, 400
+
+def _available_memory() -> int:
+    "Bytes of memory new work can use: the kernel's MemAvailable, capped by a cgroup (container) limit."
+    avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try: avail = next(int(l.split()[1]) * 1024 for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError): pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max": avail = min(avail, int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError): pass
+    return avail
+
+def _check_render(size, workers: int, available: int | None = None):
+    "Refuse an image `size` (W, H) that cannot be rendered: a side under 32 px, or buffers of `workers` renders beyond the memory."
+    W, H = size
+    if min(W, H) < _MIN_SIDE: raise ValueError(f"--size {W},{H}: each side must be at least {_MIN_SIDE} pixels")
+    n = max(workers, 1)
+    need, avail = n * _RENDER_BYTES_PER_PIXEL * W * H, _available_memory() if available is None else available
+    if need > avail:
+        raise ValueError(f"--size {W},{H}: rendering with {n} worker(s) needs about {need / 2**30:.1f} GiB of memory, "
+                         f"{avail / 2**30:.1f} GiB are available (use a smaller --size or fewer --workers)")
+
+def _synth_layout(folder: Path) -> bool:
+    "Whether `folder` holds only what `write_dataset` writes (coco: images/ masks/ annotations/; surreal: <split>/run0*)."
+    top = list(folder.iterdir())
+    if all(p.is_dir() and p.name in ("images", "masks", "annotations") for p in top): return True
+    return all(p.is_dir() and {q.name for q in p.iterdir()} <= {"run0", "run0.json"} for p in top)
 
 def _run_synth(args) -> int:
     from infantpose.synthetic import write_dataset
-    if args.n <= 0: raise SystemExit(f"infantpose synth: --n must be positive, got {args.n}")
-    out = write_dataset(args.out, domain=args.domain, n=args.n, fmt=args.format, seed=args.seed,
-                        workers=args.workers, image_size=args.size)
-    print(f"wrote {args.n} {args.domain} images to {out}")
+    _check_render(args.size, args.workers)
+    if args.format == "surreal" and args.size[0] != args.size[1]: raise ValueError(f"--size {args.size[0]},{args.size[1]}: the surreal format needs square images")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder")
+    old = out.is_dir() and any(out.iterdir())
+    if old and not args.overwrite:
+        raise ValueError(f"--out {out} is not empty: give --overwrite to replace what is there, or another --out")
+    if old and not _synth_layout(out):
+        raise ValueError(f"--out {out} holds files that synth does not write: not replacing it, even with --overwrite")
+    parent = _writable_dir(out.absolute().parent, "--out")
+    tmp = parent / f".{out.name}.synth{os.getpid()}"                  # rendered beside --out, swapped in when complete
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        ann = write_dataset(tmp, domain=args.domain, n=args.n, fmt=args.format, seed=args.seed, workers=args.workers,
+                            image_size=args.size)
+        if old: shutil.rmtree(out)
+        elif out.exists(): out.rmdir()
+        tmp.rename(out)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    print(f"wrote {args.n} {args.domain} images to {out / ann.relative_to(tmp)}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #4f237eeb
 def _records(ann: Path, images: Path | None, splits: Path | None, split: str | None, strict: bool = True):
-    "Records of a COCO keypoints file, restricted to one split of a splits.json when asked."
-    from infantpose.datasets import read_coco_keypoints
-    recs = read_coco_keypoints(ann, images, strict=strict)
+    "Records of a COCO keypoints file, restricted to one split of a splits.json when asked (the split file is checked first)."
+    from infantpose.datasets import read_coco_keypoints, read_split
     if split:
         if splits is None: splits = Path(ann).parent.parent / "splits.json"
-        if not Path(splits).exists(): raise SystemExit(f"--split {split}: no splits file at {splits} (give --splits)")
-        ids = json.loads(Path(splits).read_text())
-        if split not in ids: raise SystemExit(f"--split {split}: {splits} has splits {[k for k, v in ids.items() if isinstance(v, list)]}")
-        keep = set(ids[split])
+        if not Path(splits).is_file(): raise FileNotFoundError(f"--split {split}: no splits file at {splits} (give --splits)")
+        keep = set(read_split(splits, split))
+    recs = read_coco_keypoints(ann, images, strict=strict)
+    if split:
+        missing = keep - {r.image_id for r in recs}
         recs = [r for r in recs if r.image_id in keep]
-    if not recs: raise SystemExit(f"no annotated person in {ann}" + (f" (split {split})" if split else ""))
+        if missing and recs:
+            print(f"warning: {splits}: {len(missing)} of the {len(keep)} image ids of split {split!r} have no annotated "
+                  f"person in {ann}", file=sys.stderr)
+    if not recs: raise ValueError(f"{ann}: no annotated person" + (f" in split {split!r} of {splits}" if split else ""))
     return recs
 
 def _add_data_args(p, required=True):
@@ -74,25 +181,27 @@ def _add_data_args(p, required=True):
 def _add_train(sub):
     p = sub.add_parser("train", help="train or fine-tune a top-down pose model on a COCO keypoints file",
                        description="Train a top-down pose model with ground-truth boxes. Running the same command again "
-                                   "resumes from OUT/last.pt. The trained model is written to OUT/model.pt.")
+                                   "resumes from OUT/last.pt (another command there is refused: see --restart). The "
+                                   "trained model is written to OUT/model.pt.")
     _add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, model.pt)")
-    p.add_argument("--model", default="effnet_lite0", help="architecture (effnet_lite0, resnet18/50/101, hrnet_w32/w48, "
-                   "pose_mobilenetv2); default effnet_lite0, the one ImageNet backbone installable offline")
+    p.add_argument("--restart", action="store_true", help="start the run afresh, replacing the checkpoint and model in --out")
+    p.add_argument("--model", default=None, help="architecture (effnet_lite0, resnet18/50/101, hrnet_w32/w48, "
+                   "pose_mobilenetv2); default effnet_lite0 (the one ImageNet backbone installable offline), or the --init model's")
     p.add_argument("--init", type=Path, default=None, help="start from this model.pt (fine-tuning) instead of ImageNet weights")
     p.add_argument("--no-pretrained", action="store_true", help="random initialisation instead of ImageNet weights")
     p.add_argument("--freeze", nargs="*", default=(), help="parameter-name prefixes to freeze (e.g. backbone)")
     p.add_argument("--input-size", type=_size, default=(192, 256), help="crop size W,H (default 192,256)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
-    p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--epochs", type=_count(1), default=10, help="epochs (default 10)")
+    p.add_argument("--batch-size", type=_count(1), default=16, help="batch size (default 16)")
+    p.add_argument("--lr", type=_positive, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--schedule", choices=["cosine", "multistep", "constant"], default="cosine", help="lr schedule (default cosine)")
-    p.add_argument("--warmup-steps", type=int, default=50, help="linear lr warm-up steps (default 50)")
+    p.add_argument("--warmup-steps", type=_count(0), default=50, help="linear lr warm-up steps (default 50)")
     p.add_argument("--no-augment", action="store_true", help="no flip / rotation / scale / colour augmentation")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers (default 2)")
+    p.add_argument("--workers", type=_count(0), default=2, help="DataLoader workers (default 2)")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap batches per epoch")
+    p.add_argument("--seed", type=int, default=0, help="random seed: batch order, augmentation and the initial weights (default 0)")
+    p.add_argument("--max-steps-per-epoch", type=_count(1), default=None, help="cap batches per epoch")
     p.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA only)")
     p.set_defaults(func=_run_train)
 
@@ -100,34 +209,77 @@ def _cuda() -> bool:
     import torch
     return torch.cuda.is_available()
 
-def train_model(records, out_dir, model_name="effnet_lite0", init=None, pretrained=True, freeze=(), input_size=(192, 256),
-                augment=True, **config):
-    "Train (or fine-tune from a model file `init`) on `records`; writes `out_dir/model.pt` and returns the trained model."
+def _sha256(path) -> str:
+    "sha256 of a file's bytes (hex)."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
+def run_fingerprint(ann, records, split=None, model_name="effnet_lite0", init=None, input_size=(192, 256),
+                    skeleton="coco17", lr=1e-3, schedule="cosine", epochs=10) -> dict:
+    """What identifies a training run, as plain values: the annotation file's content (sha256), the split and the image
+    ids trained on, the model and `init` file, input size (W, H), skeleton, learning rate, schedule and epochs."""
+    ids = ",".join(map(str, sorted({int(r.image_id) for r in records})))
+    return dict(annotations=_sha256(ann), split=split, images=hashlib.sha256(ids.encode()).hexdigest()[:16],
+                model=model_name, init=_sha256(init) if init else None, input_size=list(input_size), skeleton=skeleton,
+                lr=float(lr), schedule=schedule, epochs=int(epochs))
+
+def _check_space(folder: Path, nbytes: int, what: str):
+    "Refuse to start work whose outputs (`nbytes`) cannot fit in `folder`'s file system."
+    free = shutil.disk_usage(folder).free
+    if free < nbytes:
+        raise OSError(errno.ENOSPC, f"{folder}: no space left on the device for {what} ({free / 2**20:.0f} MiB free, "
+                                    f"about {nbytes / 2**20:.0f} MiB needed)")
+
+def train_model(records, out_dir, model_name: str | None = None, init=None, pretrained=True, freeze=(), input_size=(192, 256),
+                augment=True, fingerprint: dict | None = None, restart: bool = False, **config):
+    """Train (or fine-tune from a model file `init`) on `records`; writes `out_dir/model.pt` and returns the trained model.
+    `model_name` (default effnet_lite0, or `init`'s) must agree with `init`'s. The model is built after seeding with
+    `config['seed']`. `fingerprint` (`run_fingerprint`) is kept in the checkpoint: resuming a run with another one raises
+    `train.RunMismatch`; `restart=True` starts afresh."""
+    import torch
     from infantpose import models, train
     from infantpose.pipeline import TopDownDataset, AugmentConfig
-    if init is not None:
-        model, meta = models.load_model(init)
-        model_name = meta["name"]
-    else: model = models.build_model(model_name, 17, pretrained=pretrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.get("seed", 0))                                 # the head's initial weights follow the seed
+        if init is not None:
+            model, meta = models.load_model(init)
+            if model_name is not None and model_name != meta["name"]:
+                raise ValueError(f"--init {init} holds model {meta['name']!r}, but --model is {model_name!r}: leave out "
+                                 f"--model, or give a {model_name} model file")
+            model_name = meta["name"]
+        else: model_name = model_name or "effnet_lite0"; model = models.build_model(model_name, 17, pretrained=pretrained)
+    out = Path(out_dir)
+    if train.is_main_process():
+        _writable_dir(out, "--out")
+        weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        _check_space(out, 6 * weights, f"the checkpoints and model of this run")   # last.pt (weights + Adam), its temporary, model.pt
+        if restart:
+            for name in ("last.pt", "model.pt"): (out / name).unlink(missing_ok=True)
     model.train()
     ds = TopDownDataset(records, input_size=input_size, heatmap_size=models.heatmap_size(model, input_size),
                         augment=AugmentConfig() if augment else None,
                         seed=config.get("seed", 0))
     cfg = train.TrainConfig(out_dir=str(out_dir), channels_last=True, warmup_steps=config.pop("warmup_steps", 50), **config)
     hooks = train.fine_tune(model, freeze) if freeze else train.source_only()
-    train.fit(model, ds, cfg, hooks=hooks)           # under torchrun: one process per GPU, rank 0 writes the outputs
-    if train.is_main_process(): models.save_model(Path(out_dir) / "model.pt", model, model_name, input_size=input_size)
+    try: train.fit(model, ds, cfg, hooks=hooks, resume=not restart, fingerprint=fingerprint)   # under torchrun: one process per GPU
+    except train.RunMismatch as e: raise train.RunMismatch(f"{e} (infantpose train: --restart starts it afresh here)") from None
+    if train.is_main_process(): models.save_model(out / "model.pt", model, model_name, input_size=input_size)
     return model
 
 def _run_train(args) -> int:
     recs = _records(args.ann, args.images, args.splits, args.split)
+    model = args.model if args.init else args.model or "effnet_lite0"          # with --init, its file decides the model
+    fp = run_fingerprint(args.ann, recs, args.split, model, args.init, args.input_size, "coco17", args.lr, args.schedule,
+                         args.epochs)
     print(f"training on {len(recs)} annotated people from {args.ann}" + (f" (split {args.split})" if args.split else ""))
     from infantpose.train import distributed_run, is_main_process
     with distributed_run():
         train_model(recs, args.out, args.model, args.init, not args.no_pretrained, args.freeze, args.input_size, not args.no_augment,
-                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, workers=args.workers,
-                    device=args.device, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch, amp=args.amp,
-                    warmup_steps=args.warmup_steps)
+                    fingerprint=fp, restart=args.restart, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    schedule=args.schedule, workers=args.workers, device=args.device, seed=args.seed,
+                    max_steps_per_epoch=args.max_steps_per_epoch, precision="fp16" if args.amp else "fp32", warmup_steps=args.warmup_steps)
         if is_main_process(): print(f"model written to {args.out / 'model.pt'}")
     return 0
 
@@ -135,31 +287,40 @@ def _run_train(args) -> int:
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="evaluate a model file on a COCO keypoints file (ground-truth boxes)",
                        description="Top-down evaluation with ground-truth boxes, flip test and DARK decoding. Prints the table "
-                                   "and writes OUT/NAME.json, OUT/NAME.md and OUT/NAME_cases.png.")
+                                   "and writes OUT/NAME.json, OUT/NAME.md and OUT/NAME_cases.png (an existing report of "
+                                   "that name is kept unless --overwrite).")
     p.add_argument("--model", type=Path, required=True, help="a model.pt written by `infantpose train`")
     _add_data_args(p)
     p.add_argument("--out", type=Path, default=Path("outputs/evaluate"), help="report folder (default outputs/evaluate)")
     p.add_argument("--name", default=None, help="report name (default: the model's run folder name)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report of the same name")
     p.add_argument("--no-flip", action="store_true", help="no flip test")
     p.add_argument("--decode", choices=["dark", "argmax"], default="dark", help="heatmap decoding (default dark)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000)")
+    p.add_argument("--n-boot", type=_count(1), default=1000, help="bootstrap resamples for the intervals (default 1000)")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
     p.set_defaults(func=_run_evaluate)
 
 def _run_evaluate(args) -> int:
     from infantpose import evaluate, models
     import matplotlib.pyplot as plt
+    name = args.name or args.model.absolute().parent.name
+    files = [args.out / f"{name}{s}" for s in (".json", ".md", "_cases.png")]
+    old = [f for f in files if f.exists()]
+    if old and not args.overwrite:
+        raise ValueError(f"--out {args.out}: a report named {name!r} is already there ({old[0]}): give --overwrite to "
+                         f"replace it, or another --name or --out")
+    _writable_dir(args.out, "--out")                                            # before the model runs, not after
     model, meta = models.load_model(args.model, args.device)
     recs = _records(args.ann, args.images, args.splits, args.split)
     report, pred = evaluate.evaluate_model(model, recs, args.ann, tuple(meta["input_size"]), not args.no_flip, args.decode,
                                            args.n_boot, device=args.device)
-    name = args.name or args.model.parent.name
-    evaluate.save_report(report, args.out, name)
+    with _writing(args.out): evaluate.save_report(report, args.out, name)
     image_dir = args.images or Path(recs[0].image_path).parent
     fig = evaluate.cases_figure(args.ann, pred.to_coco(), image_dir, report_ids(recs), n=4, title=name)
-    fig.savefig(args.out / f"{name}_cases.png", dpi=80); plt.close(fig)
+    with _writing(files[2]): fig.savefig(files[2], dpi=80)
+    plt.close(fig)
     print(evaluate.summary_table({name: report}))
-    print(f"report written to {args.out / (name + '.json')}")
+    print(f"report written to {files[0]}")
     return 0
 
 def report_ids(records) -> list[int]:
@@ -170,28 +331,82 @@ def report_ids(records) -> list[int]:
 def _add_predict(sub):
     p = sub.add_parser("predict", help="predict keypoints on images and draw them",
                        description="Predict COCO-17 keypoints with a trained model file. Writes OUT/<image>_pose.jpg with the "
-                                   "skeleton drawn and OUT/predictions.json (COCO results format).")
+                                   "skeleton drawn (inputs from several folders keep their relative paths) and "
+                                   "OUT/predictions.json (COCO results format, with file_name).")
     p.add_argument("images", nargs="+", type=Path, help="image files")
     p.add_argument("--model", type=Path, required=True, help="a model.pt written by `infantpose train`")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--boxes", type=Path, default=None, help="json list of {file_name, bbox: [x, y, w, h]} (default: whole image)")
+    p.add_argument("--boxes", type=Path, default=None, help="json list of {file_name, bbox: [x, y, w, h]} (or a COCO json "
+                   "with images and annotations), one or more boxes per image (default: whole images)")
     p.add_argument("--no-flip", action="store_true", help="no flip test")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
     p.set_defaults(func=_run_predict)
 
-def predict_images(model, meta: dict, paths, boxes: dict | None = None, flip: bool = True, device="cpu"):
-    "Predictions for image files; `boxes` maps a file name to [x, y, w, h] (default: the whole image)."
+def _relative_inputs(paths) -> list[Path]:
+    "Each input's path relative to the inputs' common folder; the same file given twice is an error."
+    res = [Path(p).absolute() for p in paths]
+    twice = [str(p) for p, n in Counter(p.resolve() for p in res).items() if n > 1]
+    if twice: raise ValueError(f"image {twice[0]} is given more than once")
+    base = Path(os.path.commonpath([p.parent for p in res]))
+    return [p.relative_to(base) for p in res]
+
+def _drawing_names(rels) -> list[Path]:
+    "`x_pose.jpg` beside each relative input path; `x_png_pose.jpg` where two inputs share a folder and a stem."
+    stems = Counter(r.with_suffix("") for r in rels)
+    return [r.with_name(f"{r.stem}{r.suffix.replace('.', '_') if stems[r.with_suffix('')] > 1 else ''}_pose.jpg") for r in rels]
+
+def _read_boxes(path) -> list[tuple[str, list[float]]]:
+    "(file_name, [x, y, w, h]) of each box of a `--boxes` file, checked entry by entry."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"--boxes {path}: file not found")
+    try: d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"--boxes {path}: not a json file ({e})") from None
+    if isinstance(d, dict) and isinstance(d.get("images"), list) and isinstance(d.get("annotations"), list):
+        names = {im.get("id"): im.get("file_name") for im in d["images"] if isinstance(im, dict)}
+        d = [dict(file_name=names.get(a.get("image_id")), bbox=a.get("bbox")) if isinstance(a, dict) else a for a in d["annotations"]]
+    if not isinstance(d, list):
+        raise ValueError(f"--boxes {path}: expected a json list of {{file_name, bbox: [x, y, w, h]}} (or a COCO json with "
+                         f"images and annotations), got a {type(d).__name__}")
+    out = []
+    for i, b in enumerate(d):
+        where = f"--boxes {path}: entry {i}"
+        if not isinstance(b, dict): raise ValueError(f"{where}: expected an object {{file_name, bbox}}, got {b!r}")
+        name, box = b.get("file_name"), b.get("bbox")
+        if not isinstance(name, str) or not name: raise ValueError(f"{where}: file_name is {name!r}, expected an image file name")
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                and math.isfinite(v) for v in box)):
+            raise ValueError(f"{where} ({name}): bbox is {box!r}, expected four numbers [x, y, w, h]")
+        if not (box[2] > 0 and box[3] > 0): raise ValueError(f"{where} ({name}): bbox {box} has no area")
+        out.append((name, [float(v) for v in box]))
+    return out
+
+def _match_boxes(entries, paths, rels) -> tuple[list[list], list[str]]:
+    "The boxes of each input image, and the file names of the entries that match no input."
+    keys, names = {}, Counter(Path(p).name for p in paths)
+    for i, (p, r) in enumerate(zip(paths, rels)):
+        for k in {Path(p).as_posix(), r.as_posix()}: keys[k] = i
+    per, unmatched = [[] for _ in paths], []
+    for name, box in entries:
+        i = keys.get(Path(name).as_posix())
+        if i is None and names[name] > 1:
+            raise ValueError(f"--boxes: file_name {name!r} matches {names[name]} input images: give their relative paths")
+        if i is None: i = next((j for j, p in enumerate(paths) if Path(p).name == name), None)
+        if i is None: unmatched.append(name)
+        else: per[i].append(box)
+    return per, unmatched
+
+def predict_images(model, meta: dict, paths, boxes: list | None = None, flip: bool = True, device="cpu"):
+    """Predictions for image files: `boxes` holds, per path, a list of [x, y, w, h] person boxes (None or an empty list:
+    the whole image). Returns `(records, Predictions)`, one record per box; `record.image_id` is the path's index."""
     import numpy as np
-    from PIL import Image
-    from infantpose.datasets import Record
+    from infantpose.datasets import Record, check_image
     from infantpose import evaluate
     recs = []
     for i, path in enumerate(paths):
-        if not Path(path).exists(): raise SystemExit(f"image not found: {path}")
-        with Image.open(path) as im: W, H = im.size
-        box = (boxes or {}).get(Path(path).name, [0, 0, W, H])
-        recs.append(Record(Path(path), i, i, np.zeros((17, 2), np.float32), np.zeros(17, np.uint8), np.asarray(box, np.float32),
-                           width=W, height=H))
+        W, H = check_image(path)
+        for box in (boxes[i] if boxes and boxes[i] else [[0, 0, W, H]]):
+            recs.append(Record(Path(path), i, len(recs), np.zeros((17, 2), np.float32), np.zeros(17, np.uint8),
+                               np.asarray(box, np.float32), width=W, height=H))
     from infantpose.pipeline import TopDownDataset
     from infantpose.models import heatmap_size
     size = tuple(meta["input_size"])
@@ -200,22 +415,39 @@ def predict_images(model, meta: dict, paths, boxes: dict | None = None, flip: bo
 
 def _run_predict(args) -> int:
     from infantpose import models, viz
-    from PIL import Image
+    from infantpose.datasets import check_image
+    from PIL import Image, UnidentifiedImageError
     import numpy as np
-    model, meta = models.load_model(args.model, args.device)
+    for p in args.images:
+        if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
+        try: check_image(p)
+        except (UnidentifiedImageError, OSError) as e: raise ValueError(f"{p}: cannot read the image ({e})") from None
+    rels = _relative_inputs(args.images)
     boxes = None
-    if args.boxes: boxes = {b["file_name"]: b["bbox"] for b in json.loads(args.boxes.read_text())}
+    if args.boxes:
+        boxes, unmatched = _match_boxes(_read_boxes(args.boxes), args.images, rels)
+        none = [str(r) for r, b in zip(rels, boxes) if not b]
+        if none:
+            raise ValueError(f"--boxes {args.boxes}: no box for {len(none)} of the {len(rels)} images ({', '.join(none[:3])}"
+                             f"{', ...' if len(none) > 3 else ''}): give a box for each, or leave out --boxes for whole images")
+        if unmatched:
+            print(f"warning: --boxes {args.boxes}: {len(unmatched)} entries match no input image and are ignored "
+                  f"({', '.join(unmatched[:3])}{', ...' if len(unmatched) > 3 else ''})", file=sys.stderr)
     else: print("no --boxes given: using each whole image as the person box (top-down models expect a box around one person)")
+    out = _writable_dir(args.out, "--out")                                     # before the model runs, not after
+    model, meta = models.load_model(args.model, args.device)
     recs, pred = predict_images(model, meta, args.images, boxes, not args.no_flip, args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = pred.to_coco()
+    results, drawn = pred.to_coco(), {}
     for r, res, kp, sc in zip(recs, results, pred.keypoints, pred.scores):
-        res["file_name"] = r.image_path.name
-        img = np.asarray(Image.open(r.image_path).convert("RGB"))
-        drawn = viz.draw_skeleton_image(img, kp, np.where(sc > 0.2, 2, 0), "coco17")
-        Image.fromarray(drawn).save(args.out / f"{r.image_path.stem}_pose.jpg", quality=92)
-    (args.out / "predictions.json").write_text(json.dumps(results))
-    print(f"wrote {len(recs)} drawings and predictions.json to {args.out}")
+        res["file_name"] = rels[r.image_id].as_posix()
+        img = drawn.get(r.image_id)
+        if img is None: img = np.asarray(Image.open(r.image_path).convert("RGB"))
+        drawn[r.image_id] = viz.draw_skeleton_image(img, kp, np.where(sc > 0.2, 2, 0), "coco17")
+    for i, name in enumerate(_drawing_names(rels)):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        with _writing(out / name): Image.fromarray(drawn[i]).save(out / name, quality=92)
+    with _writing(out / "predictions.json"): (out / "predictions.json").write_text(json.dumps(results))
+    print(f"wrote {len(rels)} drawings and predictions.json ({len(recs)} people) to {out}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #58b4bddb
@@ -246,7 +478,7 @@ def run_demo(out_dir="outputs/demo", n_adult: int = 600, n_infant: int = 300, n_
                     finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     if (out / "settings.json").exists() and json.loads((out / "settings.json").read_text()) != settings:
-        raise SystemExit(f"{out} holds a demo run with other settings ({out / 'settings.json'}): use another --out or delete it")
+        raise ValueError(f"{out} holds a demo run with other settings ({out / 'settings.json'}): use another --out or delete it")
     (out / "settings.json").write_text(json.dumps(settings))
     ann = {}
     for name, (domain, n, s) in _demo_sets(n_adult, n_infant, n_test).items():
@@ -315,7 +547,7 @@ def _add_demo(sub):
     p.add_argument("--source-epochs", type=int, default=7, help="epochs on adults (default 7)")
     p.add_argument("--finetune-epochs", type=int, default=5, help="epochs on infants (default 5)")
     p.add_argument("--workers", type=int, default=2, help="render processes and DataLoader workers (default 2)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--n-boot", type=_count(1), default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--syrip", type=Path, default=None, help="a SyRIP-layout folder with splits.json (default: $SYRIP)")
     p.set_defaults(func=_run_demo)
 
@@ -329,20 +561,29 @@ _SUBCOMMANDS = [_add_synth, _add_train, _add_evaluate, _add_predict, _add_demo]
 
 def build_parser() -> argparse.ArgumentParser:
     "The `infantpose` argument parser with every subcommand."
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="infantpose", description="Infant 2D pose estimation learned from synthetic data. "
                                        "Run `infantpose SUBCOMMAND --help` for the options of each job.")
+    debug = dict(action="store_true", help="show the Python traceback of an error instead of its one-line message")
+    parser.add_argument("--debug", **debug)
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for add in _SUBCOMMANDS: add(sub)
+    for p in sub.choices.values(): p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     return parser
 
 def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `infantpose` console command."
+    """Entry point of the `infantpose` console command. Bad input (a file, a field, an option, a full disk) prints one
+    line, `infantpose SUBCOMMAND: ...`, and returns 2; with `--debug`, and for any other error, the exception propagates."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(); return 2
-    return args.func(args) or 0
+    try: return args.func(args) or 0
+    except Exception as e:
+        msg = None if args.debug else _user_error(e)
+        if msg is None: raise
+        print(f"infantpose {args.command}: {msg}", file=sys.stderr)
+        return 2
 
 # %% ../nbs/90_cli.ipynb #a87f9aba
 # `python -m infantpose.cli ...` works like `infantpose ...` (but not when this notebook itself runs)
