@@ -1,4 +1,4 @@
-"""A CPU renderer of the CC0 MakeHuman body: shaped, posed and rendered adults and infants with COCO-17, Body16 and SMPL-24 keypoints.
+"""Scenes of the CC0 MakeHuman body drawn at random, rendered, labelled with COCO-17, Body16 and SMPL-24 keypoints, and written as datasets.
 
 Docs: https://infantpose.github.io/infantpose/synthetic.html.md"""
 
@@ -6,505 +6,21 @@ Docs: https://infantpose.github.io/infantpose/synthetic.html.md"""
 
 # %% ../nbs/04_synthetic.ipynb #198a4128
 from __future__ import annotations
-import io, json, shutil
-from dataclasses import dataclass, field
+import io, json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 from .skeletons import get_skeleton
-from .paths import data_dir, shared_data_dir
+from .body import Body, load_body, pose_landmarks, pose_mesh, sample_body   # pose_landmarks: for infantpose.sampling
+from .poses import _U, _rest_dirs, load_pose_bank, pose_from_2d, sample_pose
+from .render import camera, lambert, project, rasterize
 
 # %% auto #0
-__all__ = ['MAKEHUMAN_SRC', 'BODY_NPZ', 'KEEP_BONES', 'RACES', 'GENDERS', 'AGES', 'LEVELS', 'HIP_OUT', 'HIP_UP',
-           'INFANT_CALIBRATION', 'POSTURES', 'SKIN_TONES', 'HAIR_COLORS', 'COCO_SKELETON', 'build_body_assets',
-           'BodyAssets', 'load_body', 'Body', 'morph', 'make_body', 'sample_body', 'rotvec', 'bone_transforms',
-           'pose_landmarks', 'pose_mesh', 'look_at', 'project', 'rasterize', 'sample_pose', 'load_pose_bank',
-           'pose_from_2d', 'sample_colors', 'sample_background', 'sample_camera', 'camera', 'own_parts',
-           'visibility_flags', 'render_sample', 'write_dataset']
-
-# %% ../nbs/04_synthetic.ipynb #4b2c8fc4
-MAKEHUMAN_SRC = shared_data_dir()/'makehuman'
-BODY_NPZ = data_dir()/'makehuman_body.npz'
-KEEP_BONES = ('root', 'spine05', 'spine03', 'spine01', 'neck01', 'head',
-              'clavicle.L', 'upperarm01.L', 'lowerarm01.L', 'wrist.L',
-              'clavicle.R', 'upperarm01.R', 'lowerarm01.R', 'wrist.R',
-              'upperleg01.L', 'lowerleg01.L', 'foot.L', 'upperleg01.R', 'lowerleg01.R', 'foot.R')
-_RENDER_GROUPS = ('body', 'helper-l-eye', 'helper-r-eye')
-RACES, GENDERS, AGES, LEVELS = ('african', 'asian', 'caucasian'), ('female', 'male'), ('baby', 'young'), ('min', 'average', 'max')
-
-def _read_obj(path):
-    V, F, G, g = [], [], [], None
-    with open(path) as f:
-        for l in f:
-            if l.startswith('v '): V.append(l.split()[1:4])
-            elif l.startswith('g '): g = l.split()[1]
-            elif l.startswith('f '): F.append([int(t.split('/')[0]) - 1 for t in l.split()[1:]]); G.append(g)
-    return np.array(V, np.float64), F, G
-
-def _read_target(path):
-    rows = [l.split() for l in open(path) if l.strip() and not l.startswith('#')]
-    if not rows: return np.zeros(0, np.int64), np.zeros((0, 3))
-    a = np.array(rows, np.float64)
-    return a[:, 0].astype(np.int64), a[:, 1:4]
-
-def build_body_assets(src: str | Path = MAKEHUMAN_SRC, out: str | Path = BODY_NPZ, force: bool = False) -> Path:
-    "Compact the MakeHuman assets in `src` into the npz `out` (+ the licence beside it); a no-op if `out` exists."
-    src, out = Path(src), Path(out)
-    if out.exists() and not force: return out
-    if not (src/'3dobjs/base.obj').exists(): raise FileNotFoundError(f"MakeHuman assets not found in {src} (set INFANTPOSE_SHARED_DATA)")
-    V, F, G = _read_obj(src/'3dobjs/base.obj')
-    skel = json.loads((src/'rigs/default.mhskel').read_text())
-    wts = json.loads((src/'rigs/default_weights.mhw').read_text())['weights']
-    bones, joints = skel['bones'], skel['joints']
-    quads = np.array([f for f, g in zip(F, G) if g in _RENDER_GROUPS])
-    q_eye = np.array([g != 'body' for g in G if g in _RENDER_GROUPS])
-    tris, t_eye = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]), np.concatenate([q_eye, q_eye])
-    render_v = np.unique(quads)
-    jnames = sorted(joints)
-    jv = [np.asarray(joints[j]) for j in jnames]
-    used = np.concatenate([render_v, np.setdiff1d(np.unique(np.concatenate(jv)), render_v)])  # rendered vertices first
-    remap = -np.ones(len(V), np.int64); remap[used] = np.arange(len(used))
-    def kept(b):
-        while b not in KEEP_BONES: b = bones[b]['parent']
-        return b
-    W = np.zeros((len(render_v), len(KEEP_BONES)))
-    for b, lst in wts.items():
-        a = np.array(lst); vi = remap[a[:, 0].astype(np.int64)]; ok = (vi >= 0) & (vi < len(render_v))
-        np.add.at(W, (vi[ok], KEEP_BONES.index(kept(b))), a[ok, 1])
-    W /= np.maximum(W.sum(1, keepdims=True), 1e-8)
-    d = dict(verts=V[used].astype(np.float32), faces=remap[tris].astype(np.int32), face_is_eye=t_eye,
-             n_render=np.int32(len(render_v)), weights=W.astype(np.float16), bone_names=np.array(KEEP_BONES),
-             bone_parents=np.array([-1 if b == 'root' else KEEP_BONES.index(kept(bones[b]['parent'])) for b in KEEP_BONES], np.int32),
-             joint_names=np.array(jnames), joint_offsets=np.cumsum([0] + [len(v) for v in jv]).astype(np.int32),
-             joint_verts=remap[np.concatenate(jv)].astype(np.int32))
-    for r in RACES:
-        for g in GENDERS:
-            for a in AGES:
-                idx, dv = _read_target(src/f'targets/macrodetails/{r}-{g}-{a}.target')
-                D = np.zeros((len(V), 3)); D[idx] = dv
-                d[f'race/{r}-{g}-{a}'] = D[used].astype(np.float16)
-            for a in AGES:
-                for m in LEVELS:
-                    for w in LEVELS:
-                        if m == w == 'average': continue
-                        idx, dv = _read_target(src/f'targets/macrodetails/universal-{g}-{a}-{m}muscle-{w}weight.target')
-                        ok = remap[idx] >= 0
-                        d[f'univ/{g}-{a}-{m}-{w}/idx'] = remap[idx][ok].astype(np.int32)
-                        d[f'univ/{g}-{a}-{m}-{w}/delta'] = dv[ok].astype(np.float16)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **d)
-    shutil.copyfile(src/'LICENSE.md', out.parent/'makehuman_LICENSE.md')
-    return out
-
-# %% ../nbs/04_synthetic.ipynb #103d7661
-@dataclass
-class BodyAssets:
-    "Arrays of the compact MakeHuman body (MakeHuman units: decimetres, y up, the person faces +z, their left is +x)."
-    verts: np.ndarray          # (V, 3) base vertices; the first `n_render` are rendered
-    faces: np.ndarray          # (T, 3) int triangles
-    face_is_eye: np.ndarray    # (T,) bool
-    n_render: int
-    weights: np.ndarray        # (n_render, B) float32 skin weights, rows sum to 1
-    bone_names: tuple
-    bone_parents: np.ndarray   # (B,) int, -1 for the root
-    joint_index: dict          # joint name -> vertex indices of its group
-    race: dict                 # 'african-female-baby' -> (V, 3) dense delta
-    univ: dict                 # 'female-baby-min-max' -> (idx, delta)
-    fixed: dict = field(default_factory=dict)   # face keypoint name -> vertex group (indices)
-
-    def bone(self, name): return self.bone_names.index(name)
-    def joint(self, verts, name): return verts[self.joint_index[name]].mean(0)
-
-@lru_cache(maxsize=2)
-def load_body(path: str | Path = BODY_NPZ) -> BodyAssets:
-    "Read the compact body npz (cached); raise `FileNotFoundError` telling how to build it."
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `infantpose.synthetic.build_body_assets()` "
-                                f"(needs the MakeHuman assets in {MAKEHUMAN_SRC})")
-    z = np.load(path)
-    off, jv = z['joint_offsets'], z['joint_verts']
-    ji = {str(n): jv[off[i]:off[i + 1]] for i, n in enumerate(z['joint_names'])}
-    race = {k[5:]: z[k].astype(np.float32) for k in z.files if k.startswith('race/')}
-    univ = {k[5:-4]: (z[k], z[k[:-4] + '/delta'].astype(np.float32)) for k in z.files if k.startswith('univ/') and k.endswith('/idx')}
-    b = BodyAssets(z['verts'].astype(np.float64), z['faces'].astype(np.int64), z['face_is_eye'], int(z['n_render']),
-                   z['weights'].astype(np.float32), tuple(str(s) for s in z['bone_names']), z['bone_parents'].astype(int), ji, race, univ)
-    b.weights /= b.weights.sum(1, keepdims=True)
-    V, nr = b.verts[:b.n_render], b.n_render
-    head = b.weights[:, b.bone('head')] > 0.5
-    eye_y = b.joint(b.verts, 'eye.L____head')[1]
-    hv = np.where(head & ~np.isin(np.arange(nr), np.unique(b.faces[b.face_is_eye])))[0]
-    # face keypoints: small vertex groups around a tip vertex (their mean lies inside the nose / ear / skull top)
-    tips = {'nose': (hv[np.argmax(V[hv, 2] - 0.3*np.abs(V[hv, 0]))], 0.15),
-            'head_top': (hv[np.argmax(V[hv, 1] - 0.3*np.abs(V[hv, 2] - V[hv, 2].mean()))], 0.3)}
-    band = hv[(np.abs(V[hv, 1] - (eye_y - 0.35)) < 0.35)]
-    for side, sgn in (('left', 1), ('right', -1)): tips[f'{side}_ear'] = (band[np.argmax(sgn*V[band, 0])], 0.25)
-    for k, (i, r) in tips.items(): b.fixed[k] = hv[np.linalg.norm(V[hv] - V[i], axis=1) < r]
-    ev = np.unique(b.faces[b.face_is_eye])
-    for side, sgn in (('left', 1), ('right', -1)):      # the pupil: front vertices of the eyeball proxy
-        e = ev[sgn*V[ev, 0] > 0]; b.fixed[f'{side}_eye'] = e[V[e, 2] > V[e, 2].max() - 0.03]
-    return b
-
-# %% ../nbs/04_synthetic.ipynb #91e28f05
-_BONE_END = {'root': None, 'spine05': 'spine03____head', 'spine03': 'spine01____head', 'spine01': 'neck01____head',
-             'neck01': 'head____head', 'head': 'head____tail', 'clavicle': 'upperarm01{s}____head',
-             'upperarm01': 'lowerarm01{s}____head', 'lowerarm01': 'wrist{s}____head', 'wrist': 'finger3-1{s}____head',
-             'upperleg01': 'lowerleg01{s}____head', 'lowerleg01': 'foot{s}____head', 'foot': 'toe3-1{s}____head'}
-
-HIP_OUT, HIP_UP = 0.15, 0.0   # COCO hip offset from the femoral head, in hip-joint widths (see the limb-ratio check)
-
-@dataclass
-class Body:
-    "A shaped body in its rest (A-) pose, in metres; `pose_mesh` poses it."
-    assets: BodyAssets
-    verts: np.ndarray      # (V, 3) morphed rest vertices (before the reshape)
-    heads: np.ndarray      # (B, 3) rest pivot of each bone (before the reshape)
-    reshape: np.ndarray    # (B, 4, 4) per-bone affine reshape (proportions, length jitter)
-    new_heads: np.ndarray  # (B, 3) pivots after the reshape
-    points: dict           # landmark name -> (rest point (3,), bone index) for joint-like landmarks
-    domain: str
-    params: dict
-
-def morph(assets: BodyAssets, age: str, gender: float, muscle: float, weight: float, race=(1/3, 1/3, 1/3)) -> np.ndarray:
-    "Vertices (V, 3) in metres of the base mesh with the macro targets of `age` ('baby'|'young') applied."
-    v = assets.verts.copy()
-    gw = {'female': 1 - gender, 'male': gender}
-    def lv(x): lo, hi = max(0., 1 - 2*x), max(0., 2*x - 1); return {'min': lo, 'average': 1 - lo - hi, 'max': hi}
-    mw, ww = lv(muscle), lv(weight)
-    for g in GENDERS:
-        if gw[g] == 0: continue
-        for r, rw in zip(RACES, race): v += gw[g]*rw*assets.race[f'{r}-{g}-{age}']
-        for m in LEVELS:
-            for w in LEVELS:
-                c = gw[g]*mw[m]*ww[w]
-                if c == 0 or m == w == 'average': continue
-                idx, d = assets.univ[f'{g}-{age}-{m}-{w}']
-                v[idx] += c*d
-    return v*0.1   # MakeHuman decimetres -> metres
-
-def _affine_along(d, s, uniform=False):
-    d = d/np.linalg.norm(d)
-    return np.eye(3)*s if uniform else np.eye(3) + (s - 1)*np.outer(d, d)
-
-def make_body(assets: BodyAssets, verts: np.ndarray, scales: dict, head_scale: float = 1., domain: str = 'adult', params=None) -> Body:
-    "Build a `Body` from morphed `verts` with per-bone length `scales` (bone name -> factor) and a head scale."
-    J = lambda n: assets.joint(verts, n)
-    names = assets.bone_names
-    heads = np.stack([J('spine05____head') if n == 'root' else J(n + '____head') for n in names])
-    A, nh = np.zeros((len(names), 4, 4)), heads.copy()
-    for i, n in enumerate(names):
-        p = assets.bone_parents[i]
-        if p >= 0: nh[i] = A[p, :3, :3] @ heads[i] + A[p, :3, 3]
-        base, side = (n[:-2], n[-2:]) if n[-2:] in ('.L', '.R') else (n, '')
-        end = _BONE_END[base]
-        S = np.eye(3) if end is None else _affine_along(J(end.format(s=side)) - heads[i], scales.get(n, 1.), uniform=(n == 'head'))
-        if n == 'head': S = np.eye(3)*head_scale*scales.get(n, 1.)
-        A[i, :3, :3], A[i, :3, 3], A[i, 3, 3] = S, nh[i] - S @ heads[i], 1
-    b = assets.bone
-    pts = {}
-    for s, S in (('left', '.L'), ('right', '.R')):
-        pts[f'{s}_shoulder'] = (J(f'upperarm01{S}____head'), b(f'clavicle{S}'))
-        pts[f'{s}_elbow'] = (J(f'lowerarm01{S}____head'), b(f'upperarm01{S}'))
-        pts[f'{s}_wrist'] = (J(f'wrist{S}____head'), b(f'lowerarm01{S}'))
-        pts[f'{s}_hand'] = (J(f'finger3-1{S}____head'), b(f'wrist{S}'))
-        pts[f'{s}_hip_joint'] = (J(f'upperleg01{S}____head'), b('root'))
-        pts[f'{s}_knee'] = (J(f'lowerleg01{S}____head'), b(f'upperleg01{S}'))
-        pts[f'{s}_ankle'] = (J(f'foot{S}____head'), b(f'lowerleg01{S}'))
-        pts[f'{s}_foot'] = (J(f'toe3-1{S}____head'), b(f'foot{S}'))
-        pts[f'{s}_collar'] = (0.5*(J(f'clavicle{S}____head') + J(f'upperarm01{S}____head')), b(f'clavicle{S}'))
-    # COCO hips: annotators mark the hip on the outside of the pelvis, above and lateral of the femoral head
-    # (about at the greater trochanter / iliac crest line); the offsets are fractions of the hip-joint width.
-    hw = J('upperleg01.L____head')[0] - J('upperleg01.R____head')[0]
-    for s, sg, S in (('left', 1, '.L'), ('right', -1, '.R')):
-        pts[f'{s}_hip'] = (J(f'upperleg01{S}____head') + np.array([sg*HIP_OUT, HIP_UP, 0.])*hw, b('root'))
-    for k, idx in assets.fixed.items(): pts[k] = (verts[idx].mean(0), b('head'))
-    pts['pelvis_joint'] = (J('spine05____head'), b('root'))
-    pts['spine1'] = (J('spine03____head'), b('spine05'))
-    pts['spine2'] = (J('spine02____head'), b('spine03'))
-    pts['spine3'] = (J('spine01____head'), b('spine03'))
-    pts['neck'] = (J('neck01____head'), b('spine01'))
-    pts['upper_neck'] = (J('head____head'), b('neck01'))
-    pts['head'] = (J('head____head') + 0.35*(J('head____tail') - J('head____head')), b('head'))
-    return Body(assets, verts, heads, A, nh, pts, domain, params or {})
-
-# %% ../nbs/04_synthetic.ipynb #1dbc6b15
-INFANT_CALIBRATION = {'upperarm01': 1.15, 'lowerleg01': 1.12}
-
-def sample_body(rng: np.random.Generator, domain: str = 'adult', assets: BodyAssets | None = None) -> Body:
-    "A random adult or infant body: gender / muscle / weight / race mix, per-bone length jitter, infant youngness."
-    if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
-    a = assets or load_body()
-    gender = float(rng.uniform()) if domain == 'adult' else float(rng.uniform(0.3, 0.7))
-    muscle, weight = float(rng.beta(2, 2)), float(rng.beta(2, 2))
-    if domain == 'infant': weight = float(rng.uniform(0.4, 1.0))   # babies are chubby
-    race = rng.dirichlet((0.7, 0.7, 0.7))
-    v = morph(a, 'young' if domain == 'adult' else 'baby', gender, muscle, weight, race)
-    jit = 0.035 if domain == 'adult' else 0.045
-    scales = {}
-    for n in a.bone_names:
-        base = n[:-2] if n.endswith(('.L', '.R')) else n
-        scales.setdefault(base, float(np.clip(rng.normal(1, jit), 0.88, 1.12)))
-        scales[n] = scales[base]*float(rng.normal(1, 0.01))      # nearly symmetric
-    young, head = 0., 1.
-    if domain == 'infant':
-        young = float(rng.uniform())
-        head = 1 + 0.2*young
-        for n in a.bone_names:
-            if n.startswith(('upperarm', 'lowerarm', 'upperleg', 'lowerleg')): scales[n] *= 1 - 0.2*young
-            scales[n] *= INFANT_CALIBRATION.get(n[:-2], 1.)
-            if n.startswith(('wrist', 'foot')): scales[n] *= 1 - 0.10*young
-    return make_body(a, v, scales, head, domain, dict(gender=gender, muscle=muscle, weight=weight, race=race.round(3).tolist(), youngness=young))
-
-# %% ../nbs/04_synthetic.ipynb #0dd637fe
-def rotvec(v) -> np.ndarray:
-    "Rodrigues: rotation vector(s) (..., 3) in radians -> matrices (..., 3, 3)."
-    v = np.asarray(v, np.float64)
-    th = np.linalg.norm(v, axis=-1)[..., None, None]
-    k = v/np.maximum(th[..., 0], 1e-12)
-    K = np.zeros(v.shape[:-1] + (3, 3))
-    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
-    K = K - np.swapaxes(K, -1, -2)
-    return np.eye(3) + np.sin(th)*K + (1 - np.cos(th))*K @ K
-
-def bone_transforms(body: Body, pose: dict | None = None) -> np.ndarray:
-    "Rest -> posed 4x4 transform of every bone `(B, 4, 4)`, world frame (y up), chained down the skeleton."
-    a = body.assets
-    nb = len(a.bone_names)
-    R = np.broadcast_to(np.eye(3), (nb, 3, 3)) if pose is None else pose['rot']
-    Rg = np.eye(3) if pose is None else pose['glob']
-    G = np.zeros((nb, 4, 4))
-    for i in range(nb):
-        L = np.eye(4); L[:3, :3] = R[i]; L[:3, 3] = body.new_heads[i] - R[i] @ body.new_heads[i]
-        G[i] = L if a.bone_parents[i] < 0 else G[a.bone_parents[i]] @ L
-    G[:, :3] = np.einsum('ij,bjk->bik', Rg, G[:, :3])
-    return G @ body.reshape
-
-def pose_landmarks(body: Body, pose: dict | None = None, M: np.ndarray | None = None) -> dict:
-    "Posed landmarks {name: (3,)} in metres, without skinning the mesh (cheap: for pose-only uses)."
-    M = bone_transforms(body, pose) if M is None else M
-    return {k: M[bi, :3, :3] @ p + M[bi, :3, 3] for k, (p, bi) in body.points.items()}
-
-def pose_mesh(body: Body, pose: dict | None = None) -> tuple[np.ndarray, dict]:
-    "Posed rendered vertices (n_render, 3) and landmarks {name: (3,)} in metres, world frame (y up)."
-    a = body.assets
-    M = bone_transforms(body, pose)                                   # (B, 4, 4): rest -> posed
-    V = body.verts[:a.n_render]
-    Mv = np.einsum('vb,bij->vij', a.weights, M[:, :3])                # (V, 3, 4)
-    posed = np.einsum('vij,vj->vi', Mv[:, :, :3], V) + Mv[:, :, 3]
-    return posed, pose_landmarks(body, M=M)
-
-# %% ../nbs/04_synthetic.ipynb #3d9c599b
-def look_at(target, azimuth: float, elevation: float, distance: float, roll: float = 0.) -> tuple[np.ndarray, np.ndarray]:
-    "Camera rotation (3, 3) world->camera and position (3,), angles in degrees; azimuth 0 looks at the +z face."
-    az, el, ro = np.deg2rad([azimuth, elevation, roll])
-    pos = np.asarray(target, float) + distance*np.array([np.cos(el)*np.sin(az), np.sin(el), np.cos(el)*np.cos(az)])
-    f = (np.asarray(target, float) - pos)/distance
-    x = np.cross(f, [0., 1., 0.]); x /= np.linalg.norm(x)
-    y = np.cross(f, x)
-    Rc = np.stack([x, y, f])
-    c, s = np.cos(ro), np.sin(ro)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.]]) @ Rc, pos
-
-def project(X: np.ndarray, Rc: np.ndarray, pos: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "World points (N, 3) -> pixels (N, 2) and camera-frame points (N, 3)."
-    Xc = (X - pos) @ Rc.T
-    uv = Xc[:, :2]/Xc[:, 2:3]*K[[0, 1], [0, 1]] + K[:2, 2]
-    return uv, Xc
-
-def rasterize(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, size: tuple[int, int], near: float = 1e-3):
-    """Z-buffer of triangles `faces` (T, 3) with vertex pixels `uv` (V, 2) and depths `z` (V,) in an image `size` (W, H).
-    Returns depth (H, W) float32 (inf = empty), triangle id (H, W) int (-1 = empty) and barycentrics (H, W, 3)."""
-    W, H = size
-    t = faces[(z[faces] > near).all(1)]
-    P, Z = uv[t], z[t]                                          # (T, 3, 2), (T, 3)
-    lo, hi = np.ceil(P.min(1)).astype(np.int64), np.floor(P.max(1)).astype(np.int64)
-    lo, hi = np.maximum(lo, 0), np.minimum(hi, [W - 1, H - 1])
-    ext = hi - lo + 1
-    ok = (ext > 0).all(1)
-    area = (P[:, 1, 0] - P[:, 0, 0])*(P[:, 2, 1] - P[:, 0, 1]) - (P[:, 2, 0] - P[:, 0, 0])*(P[:, 1, 1] - P[:, 0, 1])
-    ok &= np.abs(area) > 1e-12
-    tid = np.nonzero(ok)[0]
-    k = np.maximum(ext[tid].max(1), 1)
-    level = np.ceil(np.log2(k)).astype(np.int64)
-    pix, dep, tri, bar = [], [], [], []
-    for L in np.unique(level):
-        sel = tid[level == L]; n = 1 << L
-        dy, dx = np.divmod(np.arange(n*n), n)
-        px, py = lo[sel, 0, None] + dx, lo[sel, 1, None] + dy          # (t, n*n)
-        inb = (px <= hi[sel, 0, None]) & (py <= hi[sel, 1, None])
-        p, a = P[sel], area[sel, None]
-        w0 = ((p[:, 1, 0, None] - px)*(p[:, 2, 1, None] - py) - (p[:, 2, 0, None] - px)*(p[:, 1, 1, None] - py))/a
-        w1 = ((p[:, 2, 0, None] - px)*(p[:, 0, 1, None] - py) - (p[:, 0, 0, None] - px)*(p[:, 2, 1, None] - py))/a
-        w2 = 1 - w0 - w1
-        inside = inb & (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
-        r, c = np.nonzero(inside)
-        if not len(r): continue
-        b = np.stack([w0[r, c], w1[r, c], w2[r, c]], 1)/Z[sel[r]]     # perspective-correct
-        iz = b.sum(1)
-        pix.append(py[r, c]*W + px[r, c]); dep.append(1/iz); tri.append(sel[r]); bar.append(b/iz[:, None])
-    depth, tid_img, bary = np.full(H*W, np.inf, np.float32), np.full(H*W, -1, np.int64), np.zeros((H*W, 3), np.float32)
-    if pix:
-        pix, dep, tri, bar = np.concatenate(pix), np.concatenate(dep), np.concatenate(tri), np.concatenate(bar)
-        order = np.lexsort((dep, pix))
-        first = order[np.r_[True, pix[order[1:]] != pix[order[:-1]]]]
-        depth[pix[first]], tid_img[pix[first]], bary[pix[first]] = dep[first], tri[first], bar[first]
-    tri_orig = np.where(tid_img >= 0, np.nonzero((z[faces] > near).all(1))[0][np.maximum(tid_img, 0)], -1)
-    return depth.reshape(H, W), tri_orig.reshape(H, W), bary.reshape(H, W, 3)
-
-# %% ../nbs/04_synthetic.ipynb #132dd7f0
-POSTURES = ('Supine', 'Prone', 'Sitting', 'Standing')   # SyRIP's posture labels
-_MIRROR = np.diag([-1., 1., 1.])
-_AX = {'x': np.array([1., 0, 0]), 'y': np.array([0., 1, 0]), 'z': np.array([0., 0, 1])}
-
-def _axis_rot(axis, deg): return rotvec(np.asarray(axis, float)/np.linalg.norm(axis)*np.deg2rad(deg))
-
-def _min_rot(a, b):
-    "Smallest rotation (3, 3) taking direction a to direction b."
-    a, b = a/np.linalg.norm(a), b/np.linalg.norm(b)
-    c = np.cross(a, b); s = np.linalg.norm(c)
-    return np.eye(3) if s < 1e-9 else _axis_rot(c, np.rad2deg(np.arctan2(s, a @ b)))
-
-def _limb_dir(flex, abd):
-    "Left-limb direction for a flexion (forward) and abduction (outward) in degrees, from hanging straight down."
-    return _axis_rot(_AX['x'], -flex) @ _axis_rot(_AX['z'], abd) @ np.array([0., -1, 0])
-
-@lru_cache(maxsize=1)
-def _rest_dirs():
-    a = load_body(); v = a.verts*0.1; J = lambda n: a.joint(v, n)
-    up, lo = J('lowerarm01.L____head') - J('upperarm01.L____head'), J('wrist.L____head') - J('lowerarm01.L____head')
-    th, sh = J('lowerleg01.L____head') - J('upperleg01.L____head'), J('foot.L____head') - J('lowerleg01.L____head')
-    n = lambda x: x/np.linalg.norm(x)
-    return dict(upperarm=n(up), forearm=n(lo), elbow_axis=n(np.cross(up, lo)),
-                elbow_rest=np.rad2deg(np.arccos(n(up) @ n(lo))), thigh=n(th), shank=n(sh))
-
-def _U(rng, lo, hi): return float(rng.uniform(lo, hi))
-
-def _pose_from_angles(ang: dict) -> np.ndarray:
-    "Local rotations (B, 3, 3) from an angle dict (degrees; limbs keyed by 'L'/'R' side)."
-    a, d = load_body(), _rest_dirs()
-    R = np.broadcast_to(np.eye(3), (len(a.bone_names), 3, 3)).copy()
-    for n in ('spine05', 'spine03', 'spine01', 'neck01', 'head'):
-        f, l, t = ang.get(n, (0, 0, 0))
-        R[a.bone(n)] = _axis_rot(_AX['y'], t) @ _axis_rot(_AX['z'], l) @ _axis_rot(_AX['x'], f)
-    for S in 'LR':
-        g = lambda k: ang.get(f'{k}.{S}', (0, 0, 0))
-        loc = {}
-        fl, ab, tw = g('shoulder'); u = _limb_dir(fl, ab)
-        loc['upperarm01'] = _axis_rot(u, tw) @ _min_rot(d['upperarm'], u)
-        loc['lowerarm01'] = _axis_rot(d['elbow_axis'], g('elbow')[0] - d['elbow_rest'])
-        wf, wd, wp = g('wrist')
-        loc['wrist'] = _axis_rot(d['elbow_axis'], wf) @ _axis_rot(_AX['z'], wd) @ _axis_rot(d['forearm'], wp)
-        loc['clavicle'] = _axis_rot(_AX['z'], g('clavicle')[0]) @ _axis_rot(_AX['y'], g('clavicle')[1])
-        fl, ab, tw = g('hip'); u = _limb_dir(fl, ab)
-        loc['upperleg01'] = _axis_rot(u, tw) @ _min_rot(d['thigh'], u)
-        loc['lowerleg01'] = _axis_rot(_AX['x'], g('knee')[0])
-        af, ai, _ = g('ankle')
-        loc['foot'] = _axis_rot(_AX['x'], af) @ _axis_rot(_AX['z'], ai)
-        for k, r in loc.items(): R[a.bone(f'{k}.{S}')] = r if S == 'L' else _MIRROR @ r @ _MIRROR
-    return R
-
-def _sample_angles(rng, domain, posture):
-    U = lambda lo, hi: _U(rng, lo, hi)
-    ang = {}
-    if posture in ('Supine', 'Prone') or domain == 'infant':
-        sp = {'Supine': (-5, 20), 'Prone': (-25, 5), 'Sitting': (0, 30), 'Standing': (-5, 15)}[posture]
-    else:
-        sp = (-10, 45) if rng.uniform() < 0.3 else (-5, 15)
-    spf = U(*sp); lat = rng.normal(0, 6); tw = rng.normal(0, 10)
-    for n in ('spine05', 'spine03', 'spine01'): ang[n] = (spf/3, lat/3, tw/3)
-    if posture == 'Prone': ang['neck01'], ang['head'] = (U(-50, -10), U(-15, 15), U(-30, 30)), (U(-30, 5), U(-15, 15), U(-60, 60))
-    else: ang['neck01'], ang['head'] = (U(-20, 30), U(-15, 15), U(-30, 30)), (U(-20, 25), U(-15, 15), U(-50, 50))
-    for S in 'LR':
-        k = lambda j: f'{j}.{S}'
-        ang[k('clavicle')] = (U(-8, 15), U(-10, 10))
-        ang[k('wrist')] = (U(-50, 50), U(-20, 20), U(-70, 70))
-        ang[k('ankle')] = (U(-25, 25), U(-15, 15), 0)
-        cross = rng.uniform() < (0.15 if domain == 'infant' else 0.08)
-        if cross: ang[k('shoulder')] = (U(50, 110), U(-45, -15), U(-40, 40))        # arm across the chest
-        elif domain == 'infant' and posture == 'Prone' and rng.uniform() < 0.5:
-            ang[k('shoulder')] = (U(60, 140), U(5, 40), U(-30, 30))                  # on the forearms
-        elif domain == 'infant':
-            ang[k('shoulder')] = (U(-20, 170), U(0, 130), U(-40, 40))                # raised arms are common
-        else:
-            ang[k('shoulder')] = (U(-40, 180), U(0, 130), U(-50, 50)) if rng.uniform() < 0.5 else (U(-30, 60), U(0, 40), U(-40, 40))
-        ang[k('elbow')] = (U(10, 145) if domain == 'infant' else U(0, 140), 0, 0)
-        if posture == 'Sitting': hip, knee = (U(60, 110), U(5, 45), U(0, 40)), U(0, 130)
-        elif posture == 'Standing':
-            if domain == 'adult' and rng.uniform() < 0.35: hip, knee = (U(-35, 100), U(-5, 45), U(-30, 30)), U(0, 130)   # sports / walking
-            elif domain == 'adult' and rng.uniform() < 0.1: hip, knee = (U(80, 120), U(5, 35), U(0, 30)), U(90, 140)  # squat
-            else: hip, knee = (U(-15, 30), U(0, 25) if domain == 'infant' else U(-5, 15), U(-20, 30)), U(0, 40)
-        elif posture == 'Supine': hip, knee = (U(15, 115), U(5, 50), U(-10, 45)), U(15, 135)
-        else: hip, knee = (U(-15, 40), U(5, 45), U(0, 45)), U(0, 110)
-        if domain == 'infant' and posture in ('Supine', 'Sitting') and rng.uniform() < 0.12: hip = (U(30, 90), U(-25, -8), hip[2])  # crossed legs
-        ang[k('hip')], ang[k('knee')] = hip, (knee, 0, 0)
-    return ang
-
-def sample_pose(rng: np.random.Generator, domain: str = 'adult', posture: str | None = None) -> dict:
-    "A random pose: {'rot': (B, 3, 3) local rotations, 'global': (3, 3), 'posture': str, 'angles': dict}."
-    if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
-    if posture is None:
-        p = (0.35, 0.2, 0.3, 0.15) if domain == 'infant' else (0.04, 0.02, 0.14, 0.8)
-        posture = POSTURES[rng.choice(4, p=p)]
-    if posture not in POSTURES: raise ValueError(f"posture must be one of {POSTURES}, got {posture!r}")
-    ang = _sample_angles(rng, domain, posture)
-    yaw = _U(rng, -180, 180)
-    if posture == 'Supine': glob = _axis_rot(_AX['y'], yaw) @ _axis_rot(_AX['x'], -90) @ _axis_rot(_AX['y'], rng.normal(0, 15))
-    elif posture == 'Prone': glob = _axis_rot(_AX['y'], yaw) @ _axis_rot(_AX['x'], 90) @ _axis_rot(_AX['y'], rng.normal(0, 10))
-    else: glob = _axis_rot(_AX['y'], yaw) @ _axis_rot(_AX['x'], rng.normal(0, 5)) @ _axis_rot(_AX['z'], rng.normal(0, 4))
-    return dict(rot=_pose_from_angles(ang), glob=glob, posture=posture, angles=ang)
-
-# %% ../nbs/04_synthetic.ipynb #2303a12d
-@lru_cache(maxsize=2)
-def load_pose_bank(which: str = 'synthetic_train') -> np.ndarray:
-    "2D infant poses (N, 17, 2) in COCO-17 order from the shared `infant_poses/syrip_train_poses.json` ('synthetic_train' | 'real_train200')."
-    p = shared_data_dir()/'infant_poses'/'syrip_train_poses.json'
-    if not p.exists(): raise FileNotFoundError(f"{p} not found: the optional pose_source needs the shared infant poses")
-    d = json.loads(p.read_text())
-    if which not in d: raise ValueError(f"which must be 'synthetic_train' or 'real_train200', got {which!r}")
-    return np.array(list(d[which].values()), np.float64)
-
-@lru_cache(maxsize=1)
-def _ref_lengths():
-    a = load_body(); v = morph(a, 'baby', 0.5, 0.5, 0.5); J = lambda n: a.joint(v, n)
-    sh, hp = 0.5*(J('upperarm01.L____head') + J('upperarm01.R____head')), 0.5*(J('upperleg01.L____head') + J('upperleg01.R____head'))
-    seg = lambda p, q: np.linalg.norm(J(q) - J(p))
-    return dict(torso=np.linalg.norm(sh - hp), upper=seg('upperarm01.L____head', 'lowerarm01.L____head'),
-                fore=seg('lowerarm01.L____head', 'wrist.L____head'), thigh=seg('upperleg01.L____head', 'lowerleg01.L____head'),
-                shank=seg('lowerleg01.L____head', 'foot.L____head'))
-
-def pose_from_2d(rng: np.random.Generator, kp: np.ndarray) -> dict:
-    "Lift a COCO-17 2D pose (17, 2) (image pixels) to a pose dict (posture 'Supine' or 'Prone'), as `sample_pose` returns."
-    kp = np.asarray(kp, np.float64)
-    if kp.shape != (17, 2): raise ValueError(f"kp must be (17, 2) COCO-17 pixels, got {kp.shape}")
-    P = kp*[1, -1]                                              # y up
-    sh, hp = 0.5*(P[5] + P[6]), 0.5*(P[11] + P[12])
-    up = (sh - hp)/max(np.linalg.norm(sh - hp), 1e-6)
-    Rm = np.array([[up[1], -up[0]], [up[0], up[1]]])            # rotates the torso onto +y
-    Q = (P - hp) @ Rm.T
-    back = Q[5, 0] < Q[6, 0]                                    # left shoulder on the left: seen from behind
-    if back: Q[:, 0] *= -1
-    L = _ref_lengths(); s = L['torso']/max(np.linalg.norm(0.5*(Q[5] + Q[6]) - 0.5*(Q[11] + Q[12])), 1e-6)   # pixels -> body units
-    a, d = load_body(), _rest_dirs()
-    R = np.broadcast_to(np.eye(3), (len(a.bone_names), 3, 3)).copy()
-    toward = 1 if not back else -1                              # the camera side in body coordinates
-    def lift(p, q, length):
-        v = (Q[q] - Q[p])*s; r = np.linalg.norm(v)/length
-        z = np.sqrt(max(0., 1 - min(r, 1.)**2))*length*(toward if rng.uniform() < 0.7 else -toward)
-        w = np.array([v[0], v[1], z]); return w/max(np.linalg.norm(w), 1e-9)
-    for S, M, (i_s, i_e, i_w, i_h, i_k, i_a) in (('L', np.eye(3), (5, 7, 9, 11, 13, 15)), ('R', _MIRROR, (6, 8, 10, 12, 14, 16))):
-        ru = _min_rot(M @ d['upperarm'], lift(i_s, i_e, L['upper']))
-        R[a.bone(f'upperarm01.{S}')] = ru
-        R[a.bone(f'lowerarm01.{S}')] = _min_rot(M @ d['forearm'], ru.T @ lift(i_e, i_w, L['fore']))
-        rt = _min_rot(M @ d['thigh'], lift(i_h, i_k, L['thigh']))
-        R[a.bone(f'upperleg01.{S}')] = rt
-        R[a.bone(f'lowerleg01.{S}')] = _min_rot(M @ d['shank'], rt.T @ lift(i_k, i_a, L['shank']))
-    ang = {'neck01': (_U(rng, -10, 25), _U(rng, -15, 15), _U(rng, -30, 30)), 'head': (_U(rng, -15, 20), _U(rng, -10, 10), _U(rng, -50, 50))}
-    for n, (f, l, t) in ang.items(): R[a.bone(n)] = _axis_rot(_AX['y'], t) @ _axis_rot(_AX['z'], l) @ _axis_rot(_AX['x'], f)
-    posture = 'Prone' if back else 'Supine'
-    yaw = _U(rng, -180, 180)
-    glob = _axis_rot(_AX['y'], yaw) @ _axis_rot(_AX['x'], 90 if back else -90)
-    return dict(rot=R, glob=glob, posture=posture, angles=dict(source='2d'))
+__all__ = ['SKIN_TONES', 'HAIR_COLORS', 'COCO_SKELETON', 'sample_colors', 'sample_background', 'sample_camera', 'sample_lights',
+           'Scene', 'draw_scene', 'render_scene', 'own_parts', 'visibility_flags', 'label_sample', 'post_process',
+           'render_sample', 'write_dataset']
 
 # %% ../nbs/04_synthetic.ipynb #894aa263
 SKIN_TONES = np.array([[255, 224, 196], [241, 194, 167], [224, 172, 105], [198, 134, 66], [141, 85, 36], [92, 58, 38]])/255
@@ -606,14 +122,72 @@ def sample_camera(rng: np.random.Generator, domain: str, lying: bool, closeups: 
                 elevation=_U(rng, 35, 88) if lying else (_U(rng, -10, 40) if domain == 'adult' else _U(rng, 0, 60)),
                 roll=_U(rng, -180, 180) if lying else float(np.clip(rng.normal(0, 10), -30, 30)))
 
-def camera(cam: dict, target, radius: float, image_size) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Intrinsics K (3, 3) and extrinsics (Rc, position) of a camera `cam` looking at `target` so that a sphere of `radius` fills `cam['fill']`."
-    W, H = image_size
-    f = 0.5*min(W, H)/np.tan(np.deg2rad(cam['fov'])/2)
-    K = np.array([[f, 0, (W - 1)/2], [0, f, (H - 1)/2], [0, 0, 1.]])
-    dist = radius/np.sin(np.deg2rad(cam['fov'])/2*cam['fill'])          # fill > 1: a close-up, the body leaves the frame
-    Rc, pos = look_at(target, cam['azimuth'], cam['elevation'], dist, cam['roll'])
-    return K, Rc, pos
+# %% ../nbs/04_synthetic.ipynb #c154f58f
+def sample_lights(rng: np.random.Generator) -> dict:
+    """Random lighting for `render.lambert`: `ambient`, one or two unit `directions` (L, 3) towards the lights (camera
+    frame) with their `power` (L,), and an RGB `color` (3,) multiplying the whole person."""
+    ambient, directions, power = _U(rng, 0.2, 0.45), [], []
+    for _ in range(int(rng.integers(1, 3))):
+        L = np.array([rng.normal(0, 0.6), rng.normal(-0.5, 0.5), -1.]); L /= np.linalg.norm(L)
+        directions.append(L); power.append(_U(rng, 0.35, 0.75))
+    return dict(ambient=ambient, directions=np.stack(directions), power=power, color=1 + rng.normal(0, 0.05, 3))
+
+# %% ../nbs/04_synthetic.ipynb #82c522c8
+@dataclass
+class Scene:
+    "A posed, dressed and lit body in front of a camera and a background: the draws of one image."
+    domain: str
+    body: Body
+    pose: dict                 # `sample_pose`'s dict
+    verts: np.ndarray          # (n_render, 3) posed vertices, world frame, metres
+    landmarks: dict            # name -> (3,) posed landmark, world frame
+    height: float              # standing height of the body at rest, metres
+    camera: dict               # `sample_camera`'s parameters, `view` applied
+    K: np.ndarray              # (3, 3) intrinsics
+    Rc: np.ndarray             # (3, 3) world -> camera rotation
+    position: np.ndarray       # (3,) camera centre, world frame
+    colors: np.ndarray         # (n_render, 3) albedo in [0, 1]
+    outfit: dict               # `sample_colors`' description
+    lights: dict               # `sample_lights`
+    background: np.ndarray     # (H, W, 3) float32, brightness applied
+
+# %% ../nbs/04_synthetic.ipynb #6c58df18
+def draw_scene(rng: np.random.Generator, domain: str = 'adult', image_size: tuple[int, int] = (256, 256),
+               posture: str | None = None, view: dict | None = None, pose: dict | None = None,
+               pose_source: str | None = None) -> Scene:
+    "Draw body, pose, camera (`view` overrides its parameters; no jitter then), colours, lights and background (W, H)."
+    if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
+    body = sample_body(rng, domain, load_body())
+    if pose is None and pose_source is not None:
+        if domain != 'infant': raise ValueError(f"pose_source is for infants, got domain={domain!r}")
+        bank = load_pose_bank(pose_source); pose = pose_from_2d(rng, bank[rng.integers(len(bank))])
+    pose = sample_pose(rng, domain, posture) if pose is None else pose
+    Vp, lm = pose_mesh(body, pose)
+    ctr = 0.5*(Vp.min(0) + Vp.max(0)); rad = np.linalg.norm(Vp - ctr, axis=1).max()
+    height = body.params.setdefault('height', float(np.ptp(pose_mesh(body)[0][:, 1])))
+    cam = sample_camera(rng, domain, pose['posture'] in ('Supine', 'Prone'))
+    cam.update(view or {})
+    jit = rng.normal(0, 0.06*rad, 3) if view is None else 0
+    K, Rc, pos = camera(cam, ctr + jit, rad, image_size)
+    col, outfit = sample_colors(rng, domain)
+    lights = sample_lights(rng)
+    bg = sample_background(rng, tuple(image_size))*_U(rng, 0.7, 1.1)
+    return Scene(domain, body, pose, Vp, lm, height, cam, K, Rc, pos, col, outfit, lights, bg)
+
+# %% ../nbs/04_synthetic.ipynb #f7d51c59
+def render_scene(scene: Scene, image_size: tuple[int, int]) -> dict:
+    """The scene's float image (H, W, 3) in [0, 1] before post-processing, and its z-buffer: `depth` (H, W) (inf =
+    background), triangle id `tri` (H, W) (-1), `mask` (H, W) bool, and the camera-frame vertices `mesh_cam` (V, 3)."""
+    faces = scene.body.assets.faces
+    uv, Xc = project(scene.verts, scene.Rc, scene.position, scene.K)
+    depth, tri, bar = rasterize(uv, Xc[:, 2], faces, image_size)
+    mask = tri >= 0
+    L = scene.lights
+    shade = lambert(Xc, faces, tri[mask], bar[mask], L['ambient'], L['directions'], L['power'])
+    alb = np.einsum('pk,pkc->pc', bar[mask], scene.colors[faces[tri[mask]]])
+    img = scene.background.copy()
+    img[mask] = alb*shade[:, None]*L['color']
+    return dict(image=np.clip(img, 0, 1), depth=depth, tri=tri, mask=mask, mesh_cam=Xc)
 
 # %% ../nbs/04_synthetic.ipynb #9c545f08
 def _coco_names(): return get_skeleton('coco17').names
@@ -641,6 +215,7 @@ _OWN = {'nose': '', 'eye': '', 'ear': '', 'head_top': '', 'head': 'head neck01',
         'thorax': 'spine01 neck01 clavicle.L clavicle.R', 'neck': 'spine01 neck01 clavicle.L clavicle.R',
         'spine1': 'root spine05 spine03', 'spine2': 'spine05 spine03 spine01', 'spine3': 'spine03 spine01 neck01'}
 
+# %% ../nbs/04_synthetic.ipynb #f2934ee8
 def own_parts(name: str) -> list[str]:
     "Bones whose surface counts as the keypoint's own (a hand in front of its wrist does not hide the wrist); none for the face."
     side, base = (('.L', name[5:]) if name.startswith('left_') else ('.R', name[6:]) if name.startswith('right_') else ('', name))
@@ -652,6 +227,7 @@ def _face_bone() -> np.ndarray:
     a = load_body()
     return a.weights[a.faces].sum(1).argmax(1)
 
+# %% ../nbs/04_synthetic.ipynb #43348c5e
 def visibility_flags(uv, z, size, surf_depth, surf_part, radius, reach, own) -> np.ndarray:
     """COCO flags (K,) for keypoints at pixels `uv` (K, 2) with camera depth `z` (K,), given the first surface at each
     keypoint's (rounded) pixel: `surf_depth` (K,) (inf: none) and its bone `surf_part` (K,) (-1: none). A keypoint is
@@ -663,19 +239,51 @@ def visibility_flags(uv, z, size, surf_depth, surf_part, radius, reach, own) -> 
     vis = (surf_depth >= z - radius) | (mine & (surf_depth >= z - reach))
     return np.where(inside, np.where(vis, 2, 1), 0)
 
-def _shade(rng, Xc, faces, t, b) -> np.ndarray:
-    "Lambert shading (P,) of the pixels hitting triangles `t` (P,) at barycentrics `b` (P, 3), camera-frame mesh `Xc`."
-    fn = np.cross(Xc[faces[:, 1]] - Xc[faces[:, 0]], Xc[faces[:, 2]] - Xc[faces[:, 0]])
-    vn = np.stack([np.bincount(faces.ravel(), np.repeat(fn[:, k], 3), minlength=len(Xc)) for k in range(3)], 1)
-    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
-    n = np.einsum('pk,pkc->pc', b, vn[faces[t]]); n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    n *= -np.sign(n[:, 2:3] + 1e-9)                   # face the camera (it looks along +z): inner faces seen through holes
-    shade = np.full(len(n), _U(rng, 0.2, 0.45))      # ambient
-    for _ in range(int(rng.integers(1, 3))):
-        L = np.array([rng.normal(0, 0.6), rng.normal(-0.5, 0.5), -1.]); L /= np.linalg.norm(L)   # towards the light
-        shade += _U(rng, 0.35, 0.75)*np.clip(n @ L, 0, None)
-    return shade
+# %% ../nbs/04_synthetic.ipynb #7d83a300
+def label_sample(scene: Scene, raster: dict, image_size: tuple[int, int]) -> dict:
+    """Keypoints of `scene` through its camera, with the flags `visibility_flags` gives against `render_scene`'s z-buffer
+    `raster`: `keypoints_coco17` (17, 2) / `visible_coco17` (17,), `keypoints_body16` (16, 2) / `visible_body16`,
+    `keypoints_smpl24` (24, 2) / `visible_smpl24` / `keypoints3d_smpl24` (24, 3) camera frame; and under `meta` the
+    COCO-17 camera depths `depth_coco17` (17,) and the visibility test's other inputs `vis_args_coco17` (radius, reach, own)."""
+    W, H = image_size
+    a, lm, height = scene.body.assets, dict(scene.landmarks), scene.height
+    depth, tri, fb = raster['depth'], raster['tri'], _face_bone()
+    names = list(lm)
+    P = np.stack([lm[k] for k in names])
+    dmin = np.sqrt(((P[:, None, :] - scene.verts[None, ::3])**2).sum(-1)).min(1)
+    rad_k = dict(zip(names, 1.5*dmin + 0.01*height))
+    def kp(names_):
+        P3 = _keypoints(lm, names_)
+        alias = {'pelvis': 'left_hip', 'thorax': 'neck'}
+        r = np.array([rad_k[alias.get(n, n)] for n in names_])
+        own = np.zeros((len(names_), len(a.bone_names)), bool)
+        for i, n in enumerate(names_): own[i, [a.bone(b) for b in own_parts(n)]] = True
+        u, Xk = project(P3, scene.Rc, scene.position, scene.K)
+        ij = np.clip(np.round(u).astype(np.int64), 0, [W - 1, H - 1])
+        t_ = tri[ij[:, 1], ij[:, 0]]
+        v = visibility_flags(u, Xk[:, 2], (W, H), depth[ij[:, 1], ij[:, 0]], np.where(t_ >= 0, fb[t_], -1), r, 2*r + 0.03*height, own)
+        return u, v, Xk, (r, 2*r + 0.03*height, own)
+    out = {}
+    out['keypoints_coco17'], out['visible_coco17'], X17, r17 = kp(_coco_names())
+    out['keypoints_body16'], out['visible_body16'], _, _ = kp(_body16_names())
+    lm.update(_smpl_lm(lm))                                       # SMPL's hips and pelvis are the joint centres
+    out['keypoints_smpl24'], out['visible_smpl24'], out['keypoints3d_smpl24'], _ = kp(_smpl_names())
+    out['meta'] = dict(depth_coco17=X17[:, 2], vis_args_coco17=r17)
+    return out
 
+# %% ../nbs/04_synthetic.ipynb #7530fc9b
+def post_process(rng: np.random.Generator, image: np.ndarray, augment: bool = True) -> np.ndarray:
+    "Float `image` (H, W, 3) in [0, 1] -> uint8 (H, W, 3); with `augment`, blur (p 0.3), noise (p 0.5) and JPEG (p 0.3)."
+    img = image
+    if augment:
+        if rng.uniform() < 0.3: img = np.asarray(Image.fromarray((img*255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(_U(rng, 0.3, 1.2))), np.float32)/255
+        if rng.uniform() < 0.5: img = img + rng.normal(0, _U(rng, 0.005, 0.03), img.shape)
+    img = (np.clip(img, 0, 1)*255 + 0.5).astype(np.uint8)
+    if augment and rng.uniform() < 0.3:
+        buf = io.BytesIO(); Image.fromarray(img).save(buf, 'JPEG', quality=int(rng.integers(30, 90))); img = np.asarray(Image.open(buf).convert('RGB'))
+    return img
+
+# %% ../nbs/04_synthetic.ipynb #908ebb68
 def render_sample(rng: np.random.Generator, domain: str = 'adult', image_size: tuple[int, int] = (256, 256),
                   posture: str | None = None, view: dict | None = None, augment: bool = True,
                   pose: dict | None = None, return_mesh: bool = False, pose_source: str | None = None) -> dict:
@@ -686,66 +294,17 @@ def render_sample(rng: np.random.Generator, domain: str = 'adult', image_size: t
     `view` overrides camera parameters (azimuth, elevation, roll, fill, fov in degrees), `pose` the sampled pose;
     `return_mesh` adds the camera-frame vertices `mesh_cam` (V, 3) and `faces`. `pose_source` ('synthetic_train' or
     'real_train200', infants only, optional, needs the shared research-only poses) lifts a random 2D pose instead."""
-    if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
-    W, H = image_size
-    a = load_body()
-    body = sample_body(rng, domain, a)
-    if pose is None and pose_source is not None:
-        if domain != 'infant': raise ValueError(f"pose_source is for infants, got domain={domain!r}")
-        bank = load_pose_bank(pose_source); pose = pose_from_2d(rng, bank[rng.integers(len(bank))])
-    pose = sample_pose(rng, domain, posture) if pose is None else pose
-    Vp, lm = pose_mesh(body, pose)
-    lying = pose['posture'] in ('Supine', 'Prone')
-    lo, hi = Vp.min(0), Vp.max(0); ctr = 0.5*(lo + hi); rad = np.linalg.norm(Vp - ctr, axis=1).max()
-    height = body.params.setdefault('height', float(np.ptp(pose_mesh(body)[0][:, 1])))
-    cam = sample_camera(rng, domain, lying)
-    cam.update(view or {})
-    jit = rng.normal(0, 0.06*rad, 3) if view is None else 0
-    K, Rc, pos = camera(cam, ctr + jit, rad, image_size)
-    uv, Xc = project(Vp, Rc, pos, K)
-    depth, tri, bar = rasterize(uv, Xc[:, 2], a.faces, (W, H))
-    mask = tri >= 0
-    col, outfit = sample_colors(rng, domain)
-    shade = _shade(rng, Xc, a.faces, tri[mask], bar[mask])
-    alb = np.einsum('pk,pkc->pc', bar[mask], col[a.faces[tri[mask]]])
-    light_col = 1 + rng.normal(0, 0.05, 3)
-    img = sample_background(rng, (W, H))*_U(rng, 0.7, 1.1)
-    img[mask] = alb*shade[:, None]*light_col
-    img = np.clip(img, 0, 1)
-    if augment:
-        if rng.uniform() < 0.3: img = np.asarray(Image.fromarray((img*255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(_U(rng, 0.3, 1.2))), np.float32)/255
-        if rng.uniform() < 0.5: img = img + rng.normal(0, _U(rng, 0.005, 0.03), img.shape)
-    img = (np.clip(img, 0, 1)*255 + 0.5).astype(np.uint8)
-    if augment and rng.uniform() < 0.3:
-        buf = io.BytesIO(); Image.fromarray(img).save(buf, 'JPEG', quality=int(rng.integers(30, 90))); img = np.asarray(Image.open(buf).convert('RGB'))
-    # keypoints and visibility
-    names = list(lm)
-    P = np.stack([lm[k] for k in names])
-    dmin = np.sqrt(((P[:, None, :] - Vp[None, ::3])**2).sum(-1)).min(1)
-    rad_k = dict(zip(names, 1.5*dmin + 0.01*height))
-    out = dict(image=img, mask=mask, depth=depth.astype(np.float32), domain=domain, is_synthetic=True, posture=pose['posture'],
-               intrinsic_matrix=K)
-    fb = _face_bone()
-    def kp(names_):
-        P3 = _keypoints(lm, names_)
-        alias = {'pelvis': 'left_hip', 'thorax': 'neck'}
-        r = np.array([rad_k[alias.get(n, n)] for n in names_])
-        own = np.zeros((len(names_), len(a.bone_names)), bool)
-        for i, n in enumerate(names_): own[i, [a.bone(b) for b in own_parts(n)]] = True
-        u, Xk = project(P3, Rc, pos, K)
-        ij = np.clip(np.round(u).astype(np.int64), 0, [W - 1, H - 1])
-        t_ = tri[ij[:, 1], ij[:, 0]]
-        v = visibility_flags(u, Xk[:, 2], (W, H), depth[ij[:, 1], ij[:, 0]], np.where(t_ >= 0, fb[t_], -1), r, 2*r + 0.03*height, own)
-        return u, v, Xk, (r, 2*r + 0.03*height, own)
-    out['keypoints_coco17'], out['visible_coco17'], X17, r17 = kp(_coco_names())
-    out['keypoints_body16'], out['visible_body16'], _, _ = kp(_body16_names())
-    sm = _smpl_lm(lm); lm.update(sm)
-    out['keypoints_smpl24'], out['visible_smpl24'], out['keypoints3d_smpl24'], _ = kp(_smpl_names())
-    ys, xs = np.nonzero(mask)
+    scene = draw_scene(rng, domain, image_size, posture, view, pose, pose_source)
+    raster = render_scene(scene, image_size)
+    out = dict(image=post_process(rng, raster['image'], augment), mask=raster['mask'], depth=raster['depth'].astype(np.float32),
+               domain=domain, is_synthetic=True, posture=scene.pose['posture'], intrinsic_matrix=scene.K)
+    labels = label_sample(scene, raster, image_size)
+    vis_meta = labels.pop('meta')
+    out.update(labels)
+    ys, xs = np.nonzero(raster['mask'])
     out['box'] = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64) if len(xs) else np.zeros(4)
-    if return_mesh: out['mesh_cam'], out['faces'] = Xc, a.faces
-    out['meta'] = dict(body=body.params, camera=cam, outfit=outfit, height=height,
-                       depth_coco17=X17[:, 2], vis_args_coco17=r17)   # the visibility test's inputs
+    if return_mesh: out['mesh_cam'], out['faces'] = raster['mesh_cam'], scene.body.assets.faces
+    out['meta'] = dict(body=scene.body.params, camera=scene.camera, outfit=scene.outfit, height=scene.height, **vis_meta)
     return out
 
 # %% ../nbs/04_synthetic.ipynb #78d46db9
