@@ -16,27 +16,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .codecs import decode_argmax, soft_argmax
+from .codecs import decode_argmax, decode_soft_argmax
 from .geometry import apply_affine, check_size, hflip, resize_matrix
-from .pipeline import draw_augment, load_image, warp_crop
-from .train import Hooks, TrainConfig, fit
+from .pipeline import draw_augment, warp_crop
+from .train import Hooks, TrainConfig, fit, load_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['KP2SEG_SCHEDULES', 'VOC_PERSON', 'normalize_keypoints', 'denormalize_keypoints', 'Kp2SegGenerator', 'bce_dice_loss',
-           'mask_iou', 'load_mask', 'mask_in_frame', 'PersonMaskDataset', 'kp2seg_step', 'train_kp2seg',
-           'evaluate_generator', 'softargmax_channel', 'visibility_loss', 'save_kp2seg', 'load_kp2seg', 'MaskSource',
-           'FolderMasks', 'ModelMasks', 'ViewMasks', 'DeepLabV3Masks', 'TinySegNet', 'PersonSegmenter',
-           'segmenter_step', 'train_segmenter', 'evaluate_segmenter', 'SegmenterMasks']
+__all__ = ['KP2SEG_SCHEDULES', 'VOC_PERSON', 'normalize_keypoints', 'denormalize_keypoints', 'pixels_to_grid', 'grid_to_pixels',
+           'Kp2SegGenerator', 'bce_dice_loss', 'mask_iou', 'load_mask', 'mask_in_frame', 'PersonMaskDataset',
+           'kp2seg_step', 'train_kp2seg', 'evaluate_generator', 'expected_class_index', 'visibility_loss',
+           'save_kp2seg', 'load_kp2seg']
 
 # %% ../nbs/12_kp2seg.ipynb #de731a7b
-def normalize_keypoints(keypoints: torch.Tensor, size) -> torch.Tensor:
-    "`(..., K, 2)` px of a frame of `size (W, H)` -> `[-1, 1]` (-1 and 1 are the frame's outer edges)."
+def pixels_to_grid(keypoints: torch.Tensor, size) -> torch.Tensor:
+    "`(..., K, 2)` px of a frame of `size (W, H)` -> `grid_sample` coordinates in `[-1, 1]` (-1 and 1 are the frame's outer edges)."
     W, H = check_size(size, "size", integer=True)
     scale = keypoints.new_tensor([2. / W, 2. / H])
     return (keypoints + 0.5) * scale - 1
 
-def denormalize_keypoints(keypoints: torch.Tensor, size) -> torch.Tensor:
-    "Inverse of `normalize_keypoints`: `[-1, 1]` -> px of a frame of `size (W, H)`."
+def grid_to_pixels(keypoints: torch.Tensor, size) -> torch.Tensor:
+    "Inverse of `pixels_to_grid`: `(..., K, 2)` in `[-1, 1]` -> px of a frame of `size (W, H)`."
     W, H = check_size(size, "size", integer=True)
     return (keypoints + 1) * keypoints.new_tensor([W / 2., H / 2.]) - 0.5
 
@@ -167,7 +166,7 @@ class PersonMaskDataset(Dataset):
         s["mask"] = mask_in_frame(self.mask(index), s["matrix"].double().numpy(), self.samples.input_size, self.mask_size)
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 11])
         K = len(s["keypoints"])
-        s["keypoints_norm"] = normalize_keypoints(s["keypoints"], self.samples.input_size) + torch.from_numpy(rng.normal(0, self.jitter, (K, 2))).float()
+        s["keypoints_norm"] = pixels_to_grid(s["keypoints"], self.samples.input_size) + torch.from_numpy(rng.normal(0, self.jitter, (K, 2))).float()
         s["visible_in"] = torch.from_numpy(((s["visible"] > 0).numpy() & (rng.random(K) >= self.drop_prob)).astype(np.float32))
         return s
 
@@ -215,8 +214,8 @@ def evaluate_generator(generator: Kp2SegGenerator, dataset: PersonMaskDataset, b
 # %% ../nbs/12_kp2seg.ipynb #a136c0b2
 VOC_PERSON = 15
 
-def softargmax_channel(scores: torch.Tensor, beta: float = 65000.0) -> torch.Tensor:
-    "SHIFT's `softargmax_channel`: `(B, C, H, W)` -> expected class index `(B, H, W)` under `softmax(beta * scores)` over C."
+def expected_class_index(scores: torch.Tensor, beta: float = 65000.0) -> torch.Tensor:
+    "Expected class index `(B, H, W)` of scores `(B, C, H, W)` under `softmax(beta * scores)` over C (SHIFT's `softargmax_channel`)."
     p = torch.softmax(beta * scores, 1)
     return (p * torch.arange(scores.shape[1], dtype=scores.dtype, device=scores.device).view(1, -1, 1, 1)).sum(1)
 
@@ -224,7 +223,7 @@ def _compat_visibility(heatmaps, target, generator):
     if not generator.compat: raise ValueError("compat=True needs a compat generator (Kp2SegGenerator(..., compat=True) or a released checkpoint)")
     with torch.no_grad():
         kp = decode_argmax(heatmaps)[0]                                   # hard argmax, heatmap (64-grid) px, no graph
-        U = softargmax_channel(generator(kp.float()))                     # (B, H, W) at the generator's output size
+        U = expected_class_index(generator(kp.float()))                     # (B, H, W) at the generator's output size
     seg = target
     if seg.ndim == 4: seg = (seg[:, 0] > 0.5).long() * VOC_PERSON       # a binary mask -> VOC labels
     if seg.shape[-2:] != U.shape[-2:]: seg = F.interpolate(seg[:, None].float(), size=U.shape[-2:], mode="nearest")[:, 0]
@@ -243,23 +242,22 @@ def visibility_loss(student_heatmaps: torch.Tensor, target_mask: torch.Tensor, g
     B, K, h, w = student_heatmaps.shape
     if target_mask.ndim != 4 or target_mask.shape[:2] != (B, 1):
         raise ValueError(f"target_mask: expected (B={B}, 1, H, W), got {tuple(target_mask.shape)}")
-    kp = normalize_keypoints(soft_argmax(student_heatmaps.float(), temperature), (w, h))   # heatmap px -> [-1, 1] of the view
+    kp = pixels_to_grid(decode_soft_argmax(student_heatmaps.float(), temperature), (w, h))   # heatmap px -> [-1, 1] of the view
     logits = generator(kp, visible, size=(target_mask.shape[-1], target_mask.shape[-2]))
     return bce_dice_loss(logits, target_mask, weight)
 
 # %% ../nbs/12_kp2seg.ipynb #6a939b49
 def save_kp2seg(path, generator: Kp2SegGenerator, **meta) -> Path:
-    "Save `generator` as `{'model', 'config', 'meta'}` (tensors and plain values: `torch.load(weights_only=True)` reads it)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": generator.state_dict(), "config": generator.config(), "meta": dict(meta)}, path)
-    return path
+    "Save `generator` as `{'model', 'config', 'meta'}` with `train.save_checkpoint` (atomic; plain values and tensors)."
+    save_checkpoint({"model": generator.state_dict(), "config": generator.config(), "meta": dict(meta)}, path)
+    return Path(path)
 
 def load_kp2seg(path, output_size=(256, 256), device="cpu") -> Kp2SegGenerator:
     """A generator from `save_kp2seg`'s file or a released SHIFT `*_kp2seg_gan.pt` (`{'model': state_dict}` -> the `compat`
     build, K from `fc.weight`, `output_size` as given); returned in eval mode with gradients off (frozen, as at adaptation)."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"Kp2Seg checkpoint not found: {path}")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    ck = load_checkpoint(path)
     sd = ck.get("model", ck) if isinstance(ck, dict) else None
     if not isinstance(sd, dict) or "fc.weight" not in sd: raise ValueError(f"{path}: not a Kp2Seg checkpoint (no 'fc.weight' in it or its 'model')")
     cfg = ck.get("config") or dict(num_keypoints=sd["fc.weight"].shape[1] // 2, output_size=output_size, compat=True,
@@ -268,163 +266,13 @@ def load_kp2seg(path, output_size=(256, 256), device="cpu") -> Kp2SegGenerator:
     g.load_state_dict(sd)
     return g.to(device).eval().requires_grad_(False)
 
-# %% ../nbs/12_kp2seg.ipynb #85485105
-class MaskSource:
-    """F_seg. `source(image_path)` -> person probability `(1, H, W)` float32 in [0, 1] in the image's own px;
-    `view_mask(image_path, matrix, input_size, mask_size)` -> the same in a view (`matrix` original px -> view px)."""
-    def __call__(self, image_path) -> torch.Tensor: raise NotImplementedError
+# %% ../nbs/12_kp2seg.ipynb #9b0fb38c
+normalize_keypoints, denormalize_keypoints = pixels_to_grid, grid_to_pixels   # the older names
+_IN_MASKS = ("MaskSource", "FolderMasks", "ModelMasks", "ViewMasks", "DeepLabV3Masks", "TinySegNet", "PersonSegmenter",
+             "segmenter_step", "train_segmenter", "evaluate_segmenter", "SegmenterMasks")
 
-    def view_mask(self, image_path, matrix, input_size, mask_size=None) -> torch.Tensor:
-        return mask_in_frame(self(image_path), matrix, input_size, mask_size)
-
-class FolderMasks(MaskSource):
-    "(a) Precomputed masks `<mask_dir>/<image stem>.png` (default `mask_dir`: `masks/` beside the image's folder)."
-    def __init__(self, mask_dir=None): self.mask_dir = None if mask_dir is None else Path(mask_dir)
-
-    def path(self, image_path) -> Path:
-        p = Path(image_path)
-        return (self.mask_dir or p.parent.parent / "masks") / (p.stem + ".png")
-
-    def __call__(self, image_path) -> torch.Tensor:
-        m = self.path(image_path)
-        if not m.is_file():
-            raise FileNotFoundError(f"no person mask for {image_path}: expected {m} (write masks with any tool, e.g. "
-                                    f"`.venv-baseline/bin/python baselines/mediapipe_masks.py --images {Path(image_path).parent}`)")
-        return load_mask(m)
-
-class ModelMasks(MaskSource):
-    "An image model as F_seg: `predict(images (B, 3, H, W) in [0, 1]) -> (B, 1, H, W)` person probability (subclasses)."
-    def __init__(self, model: nn.Module, device="cpu"):
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval().requires_grad_(False)
-
-    def predict(self, images: torch.Tensor) -> torch.Tensor: raise NotImplementedError
-
-    def __call__(self, image_path) -> torch.Tensor:
-        return self.predict(load_image(image_path)[None])[0].cpu()
-
-# %% ../nbs/12_kp2seg.ipynb #c93b596d
-class ViewMasks(Dataset):
-    """Wrap a `pipeline.MeanTeacherViews` (or any pipeline dataset with `records` and `matrix`): each sample gains `mask`
-    `(1, h, w)` of the base view and `has_mask` (1., or 0. with an empty mask when `missing="skip"` and the source has no
-    mask for that image) and, with `student` and a `student_matrix` in the sample, `student_mask` of the student view
-    (before occlusion: the released code's frame), from `source(record.image_path)` (e.g. `FolderMasks()`), at
-    `mask_size` (default the heatmap size)."""
-    def __init__(self, dataset, source: MaskSource, mask_size=None, student: bool = True, missing: str = "raise"):
-        if missing not in ("raise", "skip"): raise ValueError(f"missing: 'raise' or 'skip', got {missing!r}")
-        if not hasattr(dataset, "records"): raise ValueError("dataset: expected a pipeline dataset with `records` (e.g. MeanTeacherViews)")
-        self.dataset, self.source, self.student, self.missing = dataset, source, bool(student), missing
-        self.mask_size = check_size(mask_size or dataset.heatmap_size, "mask_size", integer=True)
-
-    @property
-    def records(self): return self.dataset.records
-    def __len__(self): return len(self.dataset)
-    def set_epoch(self, epoch: int): self.dataset.set_epoch(epoch)
-
-    def __getitem__(self, index: int) -> dict:
-        s = self.dataset[index]
-        try: full = self.source(self.records[index].image_path)
-        except FileNotFoundError:
-            if self.missing == "raise": raise
-            full = None
-        W, H = (int(v) for v in self.mask_size)
-        def frame(M): return torch.zeros(1, H, W) if full is None else mask_in_frame(full, M, self.dataset.input_size, self.mask_size)
-        M = s["matrix"].double().numpy()
-        s["mask"], s["has_mask"] = frame(M), torch.tensor(float(full is not None))
-        if self.student and "student_matrix" in s: s["student_mask"] = frame(s["student_matrix"].double().numpy() @ M)
-        return s
-
-
-# %% ../nbs/12_kp2seg.ipynb #f5e5cc61
-class DeepLabV3Masks(ModelMasks):
-    "(b) torchvision DeepLabV3-ResNet50 (21 VOC classes) from a local weights file; person = class 15. ImageNet-normalised input."
-    MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-    def __init__(self, weights_path, device="cpu"):
-        p = Path(weights_path)
-        if not p.is_file():
-            raise FileNotFoundError(f"DeepLabV3-ResNet50 weights not found at {p}: on a machine that is online, save torchvision's "
-                                    "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1 (deeplabv3_resnet50_coco-cd0a2569.pth) and pass its path")
-        from torchvision.models.segmentation import deeplabv3_resnet50
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-        sd = sd.get("model", sd) if isinstance(sd, dict) and "model" in sd else sd
-        net = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21,
-                                 aux_loss=any(k.startswith("aux_classifier.") for k in sd))
-        net.load_state_dict(sd)
-        super().__init__(net, device)
-
-    def scores(self, images: torch.Tensor) -> torch.Tensor:
-        "Class scores `(B, 21, H, W)` for `images (B, 3, H, W)` in [0, 1]."
-        x = images.to(self.device)
-        m, s = (torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in (self.MEAN, self.STD))
-        with torch.no_grad(): return self.model((x - m) / s)["out"]
-
-    def predict(self, images: torch.Tensor) -> torch.Tensor: return torch.softmax(self.scores(images), 1)[:, VOC_PERSON:VOC_PERSON + 1]
-    def labels(self, images: torch.Tensor) -> torch.Tensor:
-        "The VOC class-index map `(B, H, W)` (SHIFT's `seg`, for `visibility_loss(..., compat=True)`)."
-        return self.scores(images).argmax(1)
-
-# %% ../nbs/12_kp2seg.ipynb #82b0bb79
-def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-class TinySegNet(nn.Module):
-    "`(B, 3, H, W)` in [0, 1] -> person logits `(B, 1, H/2, W/2)`: three stride-2 levels, two skip-connected up-steps."
-    def __init__(self, width: int = 16):
-        super().__init__()
-        c = (width, 2 * width, 4 * width)
-        self.enc = nn.ModuleList([_cbr(3, c[0], 2), nn.Sequential(_cbr(c[0], c[1], 2), _cbr(c[1], c[1])), nn.Sequential(_cbr(c[1], c[2], 2), _cbr(c[2], c[2]))])
-        self.dec = nn.ModuleList([_cbr(c[2] + c[1], c[1]), _cbr(c[1] + c[0], c[0])])
-        self.out = nn.Conv2d(c[0], 1, 1)
-        nn.init.constant_(self.out.bias, -2.0)                   # background prior, as in Kp2SegGenerator
-
-    def forward(self, x):
-        e0 = self.enc[0](2 * x - 1); e1 = self.enc[1](e0); e2 = self.enc[2](e1)
-        up = lambda a, b: torch.cat([F.interpolate(a, size=b.shape[-2:], mode="bilinear", align_corners=False), b], 1)
-        return self.out(self.dec[1](up(self.dec[0](up(e2, e1)), e0)))
-
-class PersonSegmenter(nn.Module):
-    "Person segmenter: `images (B, 3, H, W)` in [0, 1] -> logits `(B, 1, H', W')` at `size (W', H')` (default the input size)."
-    def __init__(self, arch: str = "effnet_lite0", pretrained: bool = True, width: int = 16):
-        super().__init__()
-        if arch == "effnet_lite0":
-            from infantpose.models import EffNetLitePose
-            self.net = EffNetLitePose(num_keypoints=1, pretrained=pretrained)
-        elif arch == "tiny": self.net = TinySegNet(width)
-        else: raise ValueError(f"arch: expected 'effnet_lite0' or 'tiny', got {arch!r}")
-        self.arch = arch
-
-    def forward(self, images: torch.Tensor, size=None) -> torch.Tensor:
-        W, H = check_size(size or (images.shape[-1], images.shape[-2]), "size", integer=True)
-        return F.interpolate(self.net(images), size=(H, W), mode="bilinear", align_corners=False)
-
-def segmenter_step(state, batch: dict) -> dict:
-    "`fit` hook: the segmenter on `image` at the mask's size vs `mask`; logs the IoU."
-    mask = batch["mask"].to(state.device)
-    with state.autocast(): logits = state.model(state.images(batch), size=(mask.shape[-1], mask.shape[-2])).float()
-    return {"loss": state.loss_fn(logits, mask), "iou": mask_iou(logits.detach(), mask).mean()}
-
-def train_segmenter(dataset: PersonMaskDataset, arch: str = "effnet_lite0", out_dir="runs/person_seg", **config) -> tuple[PersonSegmenter, object]:
-    "Train a `PersonSegmenter(arch)` on `dataset` (`images=True`) with BCE + Dice; `config`: `TrainConfig` fields -> (model in eval mode, state)."
-    if not dataset.images: raise ValueError("dataset: a segmenter needs images; build PersonMaskDataset(..., images=True)")
-    torch.manual_seed(config.get("seed", 0))                   # the head's init (the backbone is pretrained)
-    model = PersonSegmenter(arch)
-    cfg = TrainConfig(**{**dict(epochs=3, batch_size=16, lr=1e-3, schedule="cosine", progress=False, tensorboard=False, plot=False,
-                                log_every=5), "out_dir": str(out_dir), **config})
-    state = fit(model, dataset, cfg, loss_fn=bce_dice_loss, hooks=Hooks(on_batch=segmenter_step))
-    return model.eval(), state
-
-@torch.no_grad()
-def evaluate_segmenter(model: nn.Module, dataset: PersonMaskDataset, batch_size: int = 16) -> dict:
-    "Mean IoU of `model`'s masks on `dataset` (`images=True`)."
-    model.eval(); ious = []
-    for i in range(0, len(dataset), batch_size):
-        b = [dataset[j] for j in range(i, min(i + batch_size, len(dataset)))]
-        x, m = torch.stack([s["image"] for s in b]), torch.stack([s["mask"] for s in b])
-        ious.append(mask_iou(model(x, size=(m.shape[-1], m.shape[-2])), m))
-    return dict(iou=float(torch.cat(ious).mean()))
-
-class SegmenterMasks(ModelMasks):
-    "(c) A trained `PersonSegmenter` as F_seg: sigmoid of its logits at the input size."
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(): return torch.sigmoid(self.model(images.to(self.device)))
+def __getattr__(name: str):
+    "`infantpose.kp2seg.FolderMasks` and the other names of `infantpose.masks`, imported from there on first use."
+    if name not in _IN_MASKS: raise AttributeError(f"module 'infantpose.kp2seg' has no attribute {name!r}")
+    from infantpose import masks
+    return getattr(masks, name)
