@@ -242,7 +242,7 @@ def train_model(records, out_dir, model_name: str | None = None, init=None, pret
     from infantpose import models, train
     from infantpose.pipeline import TopDownDataset, AugmentConfig
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.get("seed", 0))                                 # the head's initial weights follow the seed
+        torch.manual_seed(config.get("seed", 0))                                 # the head's initial weights follow --seed
         if init is not None:
             model, meta = models.load_model(init)
             if model_name is not None and model_name != meta["name"]:
@@ -303,6 +303,7 @@ def _add_evaluate(sub):
 def _run_evaluate(args) -> int:
     from infantpose import evaluate, models
     import matplotlib.pyplot as plt
+    if not args.model.is_file(): raise FileNotFoundError(f"model file not found: {args.model}")
     name = args.name or args.model.absolute().parent.name
     files = [args.out / f"{name}{s}" for s in (".json", ".md", "_cases.png")]
     old = [f for f in files if f.exists()]
@@ -310,8 +311,8 @@ def _run_evaluate(args) -> int:
         raise ValueError(f"--out {args.out}: a report named {name!r} is already there ({old[0]}): give --overwrite to "
                          f"replace it, or another --name or --out")
     _writable_dir(args.out, "--out")                                            # before the model runs, not after
-    model, meta = models.load_model(args.model, args.device)
     recs = _records(args.ann, args.images, args.splits, args.split)
+    model, meta = models.load_model(args.model, args.device)
     report, pred = evaluate.evaluate_model(model, recs, args.ann, tuple(meta["input_size"]), not args.no_flip, args.decode,
                                            args.n_boot, device=args.device)
     with _writing(args.out): evaluate.save_report(report, args.out, name)

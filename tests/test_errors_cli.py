@@ -230,11 +230,12 @@ def test_n_boot_zero(tmp_path, capsys, model_file):
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
-def test_unwritable_out_is_refused_before_the_model_runs(command, tmp_path, capsys):
+def test_unwritable_out_is_refused_before_the_model_runs(command, tmp_path, capsys, model_file, monkeypatch):
     ro = unwritable(tmp_path)
-    missing_model = tmp_path / "not_read_yet.pt"                               # the --out check comes first
+    def too_late(*a, **k): raise AssertionError("the model was loaded before --out was checked")
+    monkeypatch.setattr(models, "load_model", too_late)
     argv = ["--ann", coco_copy(tmp_path)] if command == "evaluate" else [IMAGE]
-    code, _, err = run(capsys, command, *argv, "--model", missing_model, "--out", ro)
+    code, _, err = run(capsys, command, *argv, "--model", model_file, "--out", ro)
     assert code == 2 and f"--out {ro}: cannot write there" in one_line(err, command)
 
 
