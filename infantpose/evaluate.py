@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import codecs, geometry, metrics
+from . import codecs, coco, geometry, metrics
+from .evalpose import evalpose
 from .skeletons import get_skeleton
 
 # %% auto #0
-__all__ = ['Predictions', 'predict_topdown', 'pck_hits', 'ratio_ci', 'evaluate_keypoints', 'fmt_ci', 'summary_table',
-           'posture_table', 'save_report', 'compare_results', 'per_image_oks', 'cases_figure', 'evaluate_model']
+__all__ = ['Predictions', 'predict_topdown', 'evaluate_keypoints', 'fmt_ci', 'summary_table', 'posture_table', 'save_report',
+           'compare_results', 'per_image_oks', 'cases_figure', 'evaluate_model', 'evaluate_pck']
 
 # %% ../nbs/08_evaluate.ipynb #28c716d4
 @dataclass
@@ -34,8 +35,9 @@ class Predictions:
 
     def to_coco(self, box_scores=None) -> list:
         "COCO results list (FiDIP rescoring: box score x mean of keypoint scores above 0.2)."
-        return metrics.coco_results(self.image_ids, self.keypoints, self.scores, box_scores)
+        return coco.coco_results(self.image_ids, self.keypoints, self.scores, box_scores)
 
+# %% ../nbs/08_evaluate.ipynb #afe8532a
 def _model_forward(model):
     "The default forward: heatmaps of the batch's images."
     def forward(batch): 
@@ -91,39 +93,50 @@ def _match(gt: dict, results: list, image_ids, sigmas) -> tuple:
         cands = by_image.get(a["image_id"], [])
         if not cands: continue
         area = np.full(len(cands), max(boxes[i, 2] * boxes[i, 3], 1.0))
-        o = metrics.oks(np.stack(cands), np.repeat(gt_kp[i:i + 1, :, :2], len(cands), 0),
+        o = coco.oks(np.stack(cands), np.repeat(gt_kp[i:i + 1, :, :2], len(cands), 0),
                         np.repeat(gt_kp[i:i + 1, :, 2], len(cands), 0), area, sigmas)
         pred[i] = cands[int(np.nanargmax(np.nan_to_num(o, nan=-1)))]
     return anns, gt_kp, boxes, pred
 
-def pck_hits(gt_kp, boxes, pred, thr: float = 0.05):
-    "Hits and valid counts (N, K) of `pred` (N, K, 2) against `gt_kp` (N, K, 3) within `thr` x max(box w, h); a NaN prediction misses every labelled joint."
-    vis = gt_kp[..., 2] > 0
-    norm = metrics.norm_box_size(boxes)[:, None]
-    with np.errstate(invalid="ignore"):
-        dist = np.linalg.norm(np.nan_to_num(pred, nan=1e9) - gt_kp[..., :2], axis=-1) / norm
-    return (dist < thr) & vis, vis
+# %% ../nbs/08_evaluate.ipynb #f94a80ff
+def _box_pck(gt_kp, boxes, pred, thr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    "Hits and labelled joints (N, K) of `pred` (N, K, 2) against `gt_kp` (N, K, 3) within `thr` x max(box w, h) of COCO `boxes` (N, 4)."
+    return metrics.pck_hits(pred, gt_kp[..., :2], gt_kp[..., 2], metrics.norm_box_size(boxes), thr, allow_missing=True)
 
-def _ratio_boots(hits, valid, idx=None) -> tuple:
-    "Whole-set hits / valid of per-image rows `(N, K)`, and the same ratio on each resample of rows `idx (n_boot, N)`."
-    h, v = hits.sum(1).astype(float), valid.sum(1).astype(float)
-    return h.sum() / max(v.sum(), 1), (None if idx is None else h[idx].sum(1) / np.maximum(v[idx].sum(1), 1))
+# %% ../nbs/08_evaluate.ipynb #b925f845
+def _scores(gt, results, image_ids, sk, pck_thr, n_boot, rng, detail=True) -> dict:
+    "AP / AR, PCK and EvalPose on `image_ids` (the body of `evaluate_keypoints`)."
+    out = {}
+    anns, gt_kp, boxes, pred = _match(gt, results, image_ids, sk.sigmas)
+    out["n_annotations"] = len(anns)
+    for area in ("box", "file"):
+        if results:
+            ap = coco.coco_ap_bootstrap(gt, results, n_boot=n_boot, rng=rng, sigmas=sk.sigmas, area=area,
+                                           image_ids=image_ids, stats=("AP", "AP50", "AP75", "AR"))
+            out.update({f"{k}_{area}": list(v) for k, v in ap.items()})
+        else:  # nothing predicted at all: every person missed
+            out.update({f"{k}_{area}": [0.0, 0.0, 0.0] for k in ("AP", "AP50", "AP75", "AR")})
+    hits, valid = _box_pck(gt_kp, boxes, pred, pck_thr)
+    out["PCK"] = list(metrics.bootstrap_ci(hits.sum(1), n_boot, rng=rng, weights=valid.sum(1)))
+    found = ~np.isnan(pred).any((1, 2))
+    ep = np.zeros(len(anns))
+    if found.any():
+        ep[found] = np.nan_to_num(evalpose(pred[found], gt_kp[found, :, :2], gt_kp[found, :, 2], sk), nan=0.0)
+    out["EvalPose"] = list(metrics.bootstrap_ci(ep, n_boot=n_boot, rng=rng)) if len(ep) else [float("nan")] * 3
+    if detail:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_joint = hits.sum(0) / valid.sum(0)
+        out["pck_per_joint"] = {n: float(v) for n, v in zip(sk.names, per_joint)}
+        out["pck_groups"] = {g: float(hits[:, list(ix)].sum() / max(valid[:, list(ix)].sum(), 1)) for g, ix in sk.groups.items()}
+    return out
 
-def ratio_ci(hits, valid, n_boot: int = 1000, rng=None) -> list:
-    "Whole-set hits / valid `[value, lo, hi]` with a 95% bootstrap interval over rows (images); NaN bounds when `n_boot < 1`."
-    value, _ = _ratio_boots(hits, valid)
-    if n_boot < 1: return [float(value), float("nan"), float("nan")]
-    rng = rng if rng is not None else np.random.default_rng(0)
-    _, boots = _ratio_boots(hits, valid, rng.integers(0, len(hits), (n_boot, len(hits))))
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    return [float(value), float(lo), float(hi)]
-
+# %% ../nbs/08_evaluate.ipynb #2691cb9a
 def evaluate_keypoints(gt, results: list, image_ids=None, skeleton: str = "coco17", pck_thr: float = 0.05,
                        n_boot: int = 1000, seed: int = 0, by_posture: bool = True) -> dict:
     """Score COCO `results` against `gt` (COCO dict or json path) on `image_ids` (default: all images).
     Returns a JSON-ready report: AP / AR under file and box areas, PCK@`pck_thr` of the box size, EvalPose, per joint,
     group and posture, each headline number as [value, lo, hi] (95% bootstrap over images)."""
-    gt = metrics.load_coco_json(gt)
+    gt = coco.load_coco_json(gt)
     sk = get_skeleton(skeleton)
     image_ids = sorted({im["id"] for im in gt["images"]} if image_ids is None else {int(i) for i in image_ids})
     known = {im["id"] for im in gt["images"]}
@@ -142,38 +155,13 @@ def evaluate_keypoints(gt, results: list, image_ids=None, skeleton: str = "coco1
                                  for p in sorted({v for v in postures.values() if v})}
     return report
 
-def _scores(gt, results, image_ids, sk, pck_thr, n_boot, rng, detail=True) -> dict:
-    "AP / AR, PCK and EvalPose on `image_ids` (the body of `evaluate_keypoints`)."
-    out = {}
-    anns, gt_kp, boxes, pred = _match(gt, results, image_ids, sk.sigmas)
-    out["n_annotations"] = len(anns)
-    for area in ("box", "file"):
-        if results:
-            ap = metrics.coco_ap_bootstrap(gt, results, n_boot=n_boot, rng=rng, sigmas=sk.sigmas, area=area,
-                                           image_ids=image_ids, stats=("AP", "AP50", "AP75", "AR"))
-            out.update({f"{k}_{area}": list(v) for k, v in ap.items()})
-        else:  # nothing predicted at all: every person missed
-            out.update({f"{k}_{area}": [0.0, 0.0, 0.0] for k in ("AP", "AP50", "AP75", "AR")})
-    hits, valid = pck_hits(gt_kp, boxes, pred, pck_thr)
-    out["PCK"] = ratio_ci(hits, valid, n_boot, rng)
-    found = ~np.isnan(pred).any((1, 2))
-    ep = np.zeros(len(anns))
-    if found.any():
-        ep[found] = np.nan_to_num(metrics.evalpose(pred[found], gt_kp[found, :, :2], gt_kp[found, :, 2], sk), nan=0.0)
-    out["EvalPose"] = list(metrics.bootstrap_ci(ep, n_boot=n_boot, rng=rng)) if len(ep) else [float("nan")] * 3
-    if detail:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_joint = hits.sum(0) / valid.sum(0)
-        out["pck_per_joint"] = {n: float(v) for n, v in zip(sk.names, per_joint)}
-        out["pck_groups"] = {g: float(hits[:, list(ix)].sum() / max(valid[:, list(ix)].sum(), 1)) for g, ix in sk.groups.items()}
-    return out
-
 # %% ../nbs/08_evaluate.ipynb #75abfe0a
 def fmt_ci(v, scale: float = 100, digits: int = 1) -> str:
     "'value [lo, hi]' of a [value, lo, hi] triple, scaled (percent by default)."
     if v is None or any(x is None or not np.isfinite(x) for x in v): return "n/a"
     return f"{v[0] * scale:.{digits}f} [{v[1] * scale:.{digits}f}, {v[2] * scale:.{digits}f}]"
 
+# %% ../nbs/08_evaluate.ipynb #379a6426
 def summary_table(reports: dict) -> str:
     "Markdown table, one row per named report: AP with box and file areas, AP50, AR, PCK, EvalPose, misses."
     header = ["model", "AP (box area)", "AP (file area)", "AP50 (box)", "AR (box)", "PCK@0.05", "EvalPose", "missed"]
@@ -181,6 +169,7 @@ def summary_table(reports: dict) -> str:
              fmt_ci(r["EvalPose"], 1, 3), f"{len(r['missed_images'])}/{r['n_images']}"] for name, r in reports.items()]
     return metrics.markdown_table(header, rows)
 
+# %% ../nbs/08_evaluate.ipynb #28102b32
 def posture_table(reports: dict, stat: str = "AP_box") -> str:
     "Markdown table of one statistic per posture (columns) for each named report (rows)."
     postures = sorted({p for r in reports.values() for p in r.get("per_posture", {})})
@@ -190,6 +179,7 @@ def posture_table(reports: dict, stat: str = "AP_box") -> str:
             for name, r in reports.items()]
     return metrics.markdown_table(header, rows)
 
+# %% ../nbs/08_evaluate.ipynb #1121233f
 def save_report(report: dict, out_dir, name: str) -> Path:
     "Write `name.json` (the full report) and `name.md` (its tables) into `out_dir`; returns the json path."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -206,7 +196,7 @@ def compare_results(gt, results_a: list, results_b: list, image_ids=None, skelet
                     n_boot: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap over images of a - b: `{"AP_box" | "AP_file" | "PCK": [difference, lo, hi]}` (95 %), both result
     lists scored on the same resamples of `image_ids` (default: all images of `gt`). A miss counts as in `evaluate_keypoints`."""
-    gt = metrics.load_coco_json(gt)
+    gt = coco.load_coco_json(gt)
     sk = get_skeleton(skeleton)
     image_ids = sorted({im["id"] for im in gt["images"]} if image_ids is None else {int(i) for i in image_ids})
     keep = set(image_ids)
@@ -215,33 +205,32 @@ def compare_results(gt, results_a: list, results_b: list, image_ids=None, skelet
         raise ValueError(f"compare_results: {'results_a' if not results_a else 'results_b'} has no prediction on these "
                          f"{len(image_ids)} images (its AP and PCK are 0; there is nothing to resample)")
     rng = np.random.default_rng(seed)
-    out = {f"AP_{area}": list(metrics.coco_ap_difference(gt, results_a, results_b, n_boot, rng=rng, sigmas=sk.sigmas,
+    out = {f"AP_{area}": list(coco.coco_ap_difference(gt, results_a, results_b, n_boot, rng=rng, sigmas=sk.sigmas,
                                                           area=area, image_ids=image_ids)) for area in ("box", "file")}
-    hv = [pck_hits(*_match(gt, res, image_ids, sk.sigmas)[1:], pck_thr) for res in (results_a, results_b)]
-    idx = rng.integers(0, len(hv[0][0]), (n_boot, len(hv[0][0])))                # the same resamples for both
-    (a, boots_a), (b, boots_b) = (_ratio_boots(h, v, idx) for h, v in hv)
-    out["PCK"] = [float(a - b), *map(float, np.quantile(boots_a - boots_b, [0.025, 0.975]))]
+    (ha, va), (hb, vb) = (_box_pck(*_match(gt, res, image_ids, sk.sigmas)[1:], pck_thr) for res in (results_a, results_b))
+    out["PCK"] = list(metrics.bootstrap_difference(ha.sum(1), hb.sum(1), n_boot, rng=rng, weights_a=va.sum(1), weights_b=vb.sum(1)))
     return out
 
 # %% ../nbs/08_evaluate.ipynb #774d375f
 def per_image_oks(gt, results: list, image_ids, skeleton: str = "coco17") -> dict:
     "image id -> OKS (box area) of the best prediction for that image's first annotation (0 when missed)."
-    gt = metrics.load_coco_json(gt)
+    gt = coco.load_coco_json(gt)
     sk = get_skeleton(skeleton)
     anns, gt_kp, boxes, pred = _match(gt, results, image_ids, sk.sigmas)
     found = ~np.isnan(pred).any((1, 2))
     o = np.zeros(len(anns))
     if found.any():
-        o[found] = metrics.oks(pred[found], gt_kp[found, :, :2], gt_kp[found, :, 2], boxes[found, 2] * boxes[found, 3], sk.sigmas)
+        o[found] = coco.oks(pred[found], gt_kp[found, :, :2], gt_kp[found, :, 2], boxes[found, 2] * boxes[found, 3], sk.sigmas)
     out = {}
     for a, v in zip(anns, o): out.setdefault(a["image_id"], float(v))
     return out
 
+# %% ../nbs/08_evaluate.ipynb #b34aa402
 def cases_figure(gt, results: list, image_dir, image_ids, n: int = 4, skeleton: str = "coco17", title: str = ""):
     "Figure of the `n` best and `n` worst images by OKS: ground truth next to prediction."
     from PIL import Image
     from infantpose import viz
-    gt = metrics.load_coco_json(gt)
+    gt = coco.load_coco_json(gt)
     sk = get_skeleton(skeleton)
     o = per_image_oks(gt, results, image_ids, skeleton)
     order = sorted(o, key=o.get)
@@ -275,3 +264,19 @@ def evaluate_model(model, records, gt, input_size=(192, 256), flip: bool = True,
     report = evaluate_keypoints(gt, pred.to_coco(), sorted({int(r.image_id) for r in records}), skeleton=skeleton,
                                 n_boot=n_boot, seed=seed)
     return report, pred
+
+# %% ../nbs/08_evaluate.ipynb #fd8bd98d
+def evaluate_pck(model, records, input_size, thr: float = 0.05, flip: bool = True, n_boot: int = 1000, seed: int = 0,
+                 batch_size: int = 32, device="cpu") -> list[float]:
+    """PCK@`thr` of max(box w, h) of `model` on `records` (ground-truth boxes, top-down, crops of the model's convention)
+    -> `[value, lo, hi]` (95 % bootstrap over images; lo, hi NaN when `n_boot` < 1). The model's train / eval mode is kept."""
+    from infantpose.models import heatmap_size, model_convention
+    from infantpose.pipeline import TopDownDataset
+    was = model.training
+    ds = TopDownDataset(records, input_size=input_size, heatmap_size=heatmap_size(model, input_size), skeleton=records[0].skeleton,
+                        convention=model_convention(model))
+    pred = predict_topdown(model, ds, batch_size=batch_size, flip=flip, decode="dark", device=device, progress=False)
+    model.train(was)
+    gt = np.stack([np.c_[r.keypoints, r.visible] for r in records])
+    hits, valid = _box_pck(gt, np.stack([r.box for r in records]), pred.keypoints, thr)
+    return list(metrics.bootstrap_ci(hits.sum(1), n_boot, rng=np.random.default_rng(seed), weights=valid.sum(1)))

@@ -1,4 +1,4 @@
-"""The unsupervised adaptation engine of UDAPE (Kim et al. 2022) as a recipe of the training engine: an EMA teacher on k augmented views warped back exactly, confidence-masked and rectified pseudo-labels, the consistency loss, adaptive keypoint occlusion, an optional AdaIN style hook, and source-only warm-up with model choice on labelled source data.
+"""The unsupervised adaptation engine of UDAPE (Kim et al. 2022) as a recipe of the training engine: an EMA teacher on k augmented views warped back exactly, confidence-masked and rectified pseudo-labels, the consistency loss, adaptive keypoint occlusion, and source-only warm-up with model choice on labelled source data.
 
 Docs: https://infantpose.github.io/infantpose/mean_teacher.html.md"""
 
@@ -17,13 +17,12 @@ from torch import nn
 
 from .codecs import decode_argmax, encode_tll, encode_unbiased
 from .geometry import apply_affine, invert, resize_matrix, warp_tensor
-from .pipeline import PairedDataset, TopDownDataset
-from .train import EMA, BestCheckpoint, Hooks, TrainConfig, TrainState, fit, keep_best
+from .pipeline import PairedDataset
+from .train import EMA, Hooks, TrainConfig, TrainState, fit, keep_best
 
 # %% auto #0
-__all__ = ['three_step_inverse', 'warp_back', 'teacher_heatmaps', 'confidence_mask', 'rectify', 'consistency_loss',
-           'adaptive_occlusion', 'adain_encoder', 'adain_decoder', 'adain', 'AdaINStyle', 'MeanTeacherConfig',
-           'mean_teacher_step', 'mean_teacher', 'evaluate_pck', 'fit_with_choice', 'udape']
+__all__ = ['three_step_inverse', 'warp_back', 'teacher_heatmaps', 'confidence_mask', 'argmax_gaussians', 'consistency_loss',
+           'adaptive_occlusion', 'MeanTeacherConfig', 'mean_teacher_step', 'mean_teacher', 'fit_with_choice', 'udape']
 
 # %% ../nbs/10_mean_teacher.ipynb #f0fc8404
 def _about(A: torch.Tensor, c) -> torch.Tensor:
@@ -55,6 +54,7 @@ def three_step_inverse(M: torch.Tensor, size, translation_scale: float = 1.0) ->
     Sh[:, 0, 1] = -k
     return [T1, _about(torch.linalg.inv(Q), c), _about(Sh, c)]
 
+# %% ../nbs/10_mean_teacher.ipynb #56e4c5c7
 def warp_back(heatmaps: torch.Tensor, matrices: torch.Tensor, compat: bool = False) -> torch.Tensor:
     """View heatmaps `(B, K, h, w)` (or `(B, k, K, h, w)`) with base -> view matrices `(B, 3, 3)` (or `(B, k, 3, 3)`) in
     heatmap px -> the same heatmaps in the base frame. Exact: one warp by the inverse; `compat`: the reference's three
@@ -71,13 +71,14 @@ def warp_back(heatmaps: torch.Tensor, matrices: torch.Tensor, compat: bool = Fal
     return heatmaps
 
 # %% ../nbs/10_mean_teacher.ipynb #5d51f52b
-@torch.no_grad()
 def _first(y): return y[0] if isinstance(y, (tuple, list)) else y     # networks that also return features
 
+@torch.no_grad()
 def teacher_heatmaps(teacher: nn.Module, images: torch.Tensor, matrices: torch.Tensor, compat: bool = False,
                      train_mode: bool = True) -> torch.Tensor:
     """Teacher views `images (B, k, 3, H, W)` with base -> view matrices `(B, k, 3, 3)` in heatmap px -> the mean of the
-    `k` warped-back teacher heatmaps `(B, K, h, w)` in the base frame. `train_mode`: BatchNorm uses each view's batch."""
+    `k` warped-back teacher heatmaps `(B, K, h, w)` in the base frame, without gradient. `train_mode`: BatchNorm uses each
+    view's batch."""
     if images.ndim != 5 or matrices.shape != (*images.shape[:2], 3, 3):
         raise ValueError(f"images (B, k, 3, H, W) and matrices (B, k, 3, 3) expected; got {tuple(images.shape)} and {tuple(matrices.shape)}")
     teacher.train(train_mode)
@@ -87,6 +88,7 @@ def teacher_heatmaps(teacher: nn.Module, images: torch.Tensor, matrices: torch.T
         outs.append(warp_back(_first(y).float(), matrices[:, j], compat))
     return torch.stack(outs, 1).mean(1)
 
+# %% ../nbs/10_mean_teacher.ipynb #85fd64d6
 def confidence_mask(confidence: torch.Tensor, mask_ratio: float = 0.5) -> torch.Tensor:
     "`(B, K)` teacher maxima -> `(B, K)` float mask keeping pairs above the `int(mask_ratio * B * K)`-th smallest."
     if not 0 <= mask_ratio < 1: raise ValueError(f"mask_ratio must be in [0, 1); got {mask_ratio}")
@@ -95,15 +97,19 @@ def confidence_mask(confidence: torch.Tensor, mask_ratio: float = 0.5) -> torch.
     tau = confidence.flatten().kthvalue(n).values
     return (confidence > tau).float()
 
-def rectify(heatmaps: torch.Tensor, sigma: float = 2.0, window: bool = False, coords: torch.Tensor | None = None) -> torch.Tensor:
-    """Heatmaps `(B, K, h, w)` -> unit Gaussians (sigma heatmap px) at each argmax; `window`: TLL's 6-sigma window (compat).
-    `coords`: the argmax `(B, K, 2)` when the caller has it already."""
+# %% ../nbs/10_mean_teacher.ipynb #aae12dbb
+@torch.no_grad()
+def argmax_gaussians(heatmaps: torch.Tensor, sigma: float = 2.0, window: bool = False, coords: torch.Tensor | None = None) -> torch.Tensor:
+    """Heatmaps `(B, K, h, w)` -> unit-peak Gaussians `(B, K, h, w)` (sigma heatmap px, the codec's DARK Gaussian) at each
+    argmax, same dtype and device; no gradient. UDAPE's rectified pseudo-labels, RegDA's ground truth. `window`: TLL's
+    6-sigma window (compat). `coords`: the argmax `(B, K, 2)` (x, y) when the caller has it already."""
     if coords is None: coords = decode_argmax(heatmaps.detach().float().cpu())[0]
     h, w = heatmaps.shape[-2:]
     ones = torch.ones(coords.shape[:2])
     out, _ = (encode_tll(coords, ones, (w, h), (w, h), sigma) if window else encode_unbiased(coords, ones, (w, h), sigma))
     return out.to(heatmaps.device, heatmaps.dtype)
 
+# %% ../nbs/10_mean_teacher.ipynb #b5e90548
 def consistency_loss(student: torch.Tensor, pseudo: torch.Tensor, mask: torch.Tensor, compat: bool = False) -> torch.Tensor:
     """Masked MSE of warped-back student heatmaps against pseudo-labels, both `(B, K, h, w)`, mask `(B, K)`: mean over
     pixels, then over the kept pairs; `compat`: over all `B * K` pairs (the reference's `ConsLoss`)."""
@@ -156,71 +162,6 @@ def adaptive_occlusion(images: torch.Tensor, teacher_base: torch.Tensor, student
         windows[b] = win
     return out, windows
 
-# %% ../nbs/10_mean_teacher.ipynb #ec375840
-_VGG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512]          # VGG-19 up to relu4_1
-_DEC = [256, "U", 256, 256, 256, 128, "U", 128, 64, "U", 64]               # its mirror, then a last conv to RGB
-
-def _conv(cin, cout): return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
-
-def adain_encoder(weights: str | Path | None = None, width: int = 64) -> nn.Sequential:
-    "VGG-19 to relu4_1 as AdaIN uses it (leading 1x1 conv); `weights`: a `vgg_normalised.pth` (extra layers are ignored)."
-    f, layers, c = width / 64, [nn.Conv2d(3, 3, 1)], 3
-    for v in _VGG:
-        if v == "M": layers.append(nn.MaxPool2d(2, 2, ceil_mode=True)); continue
-        layers += _conv(c, int(v * f)) + [nn.ReLU()]; c = int(v * f)
-    net = nn.Sequential(*layers)
-    if weights is not None:
-        sd = torch.load(weights, map_location="cpu", weights_only=True)
-        net.load_state_dict({k: v for k, v in sd.items() if int(k.split(".")[0]) < len(net)})
-    return net.eval().requires_grad_(False)
-
-def adain_decoder(weights: str | Path | None = None, width: int = 64) -> nn.Sequential:
-    "AdaIN's decoder relu4_1 features -> RGB (nearest upsampling, reflection padding); `weights`: a user's `decoder.pth`."
-    f, layers, c = width / 64, [], int(512 * width / 64)
-    for v in _DEC:
-        if v == "U": layers.append(nn.Upsample(scale_factor=2, mode="nearest")); continue
-        layers += _conv(c, int(v * f)) + [nn.ReLU()]; c = int(v * f)
-    net = nn.Sequential(*layers, *_conv(c, 3))
-    if weights is not None: net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return net.eval().requires_grad_(False)
-
-def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    "Adaptive instance normalisation: `content (B, C, h, w)` with the channel means and stds of `style (B, C, h', w')`."
-    mc, sc = content.mean((-2, -1), keepdim=True), content.var((-2, -1), keepdim=True).add(eps).sqrt()
-    ms, ss = style.mean((-2, -1), keepdim=True), style.var((-2, -1), keepdim=True).add(eps).sqrt()
-    return (content - mc) / sc * ss + ms
-
-_IMAGENET = (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
-
-class AdaINStyle:
-    """The style hook of `mean_teacher`: `(source (B, 3, H, W), teacher views (B, k, 3, H, W), rng)` -> restyled copies, all
-    in [0, 1]. `normalize='imagenet'`: the networks see ImageNet-normalised images (UDAPE's decoders), None: [0, 1]."""
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, s2t_freq: float = 0.5, s2t_alpha=(0.0, 1.0),
-                 t2s_freq: float = 0.5, t2s_alpha=(0.0, 1.0), normalize: str | None = "imagenet"):
-        if normalize not in ("imagenet", None): raise ValueError(f"normalize: 'imagenet' or None, got {normalize!r}")
-        self.encoder, self.decoder, self.normalize = encoder.eval(), decoder.eval(), normalize
-        self.s2t_freq, self.s2t_alpha, self.t2s_freq, self.t2s_alpha = s2t_freq, tuple(s2t_alpha), t2s_freq, tuple(t2s_alpha)
-
-    @torch.no_grad()
-    def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha) -> torch.Tensor:
-        "Restyle `content (B, 3, H, W)` in [0, 1] with `style (B, 3, H', W')`, strength `alpha` (B,) in [0, 1]."
-        m, s = (t.to(content.device) for t in _IMAGENET)
-        f = (lambda x: (x - m) / s) if self.normalize else (lambda x: x)
-        fc, fs = self.encoder(f(content)), self.encoder(f(style))
-        a = torch.as_tensor(alpha, dtype=fc.dtype, device=fc.device).view(-1, 1, 1, 1)
-        y = self.decoder(a * adain(fc, fs) + (1 - a) * fc)
-        y = nn.functional.interpolate(y, size=content.shape[-2:], mode="bilinear", align_corners=False) if y.shape[-2:] != content.shape[-2:] else y
-        return (y * s + m if self.normalize else y).clamp(0, 1)
-
-    def __call__(self, source: torch.Tensor, teacher: torch.Tensor, rng: np.random.Generator):
-        B, k = teacher.shape[:2]
-        src, tea = source, teacher
-        if rng.random() < self.s2t_freq:
-            src = self.stylize(source, teacher[:, 0], rng.uniform(*self.s2t_alpha, size=B))
-        if rng.random() < self.t2s_freq:
-            tea = torch.stack([self.stylize(teacher[:, j], source, rng.uniform(*self.t2s_alpha, size=B)) for j in range(k)], 1)
-        return src, tea
-
 # %% ../nbs/10_mean_teacher.ipynb #1adad060
 @dataclass
 class MeanTeacherConfig:
@@ -244,6 +185,7 @@ class MeanTeacherConfig:
         "UDAPE's released `train_human.py` behaviour: every compat switch on."
         return cls(**{**dict(compat_warp=True, compat_occlusion=True, compat_loss=True, compat_rectify=True), **kw})
 
+# %% ../nbs/10_mean_teacher.ipynb #1ece56f5
 def mean_teacher_step(state: TrainState, batch: dict, teacher: EMA, config: MeanTeacherConfig,
                       style: Callable | None = None) -> tuple[dict, dict]:
     """One batch `{'source': TopDownDataset sample, 'target': MeanTeacherViews sample}` -> `(losses, out)`: losses to log
@@ -260,7 +202,7 @@ def mean_teacher_step(state: TrainState, batch: dict, teacher: EMA, config: Mean
     conf = T.flatten(2).amax(-1)
     mask = confidence_mask(conf, c.mask_ratio)
     peaks = decode_argmax(T.detach().cpu())                                     # one argmax of the teacher, used three times
-    pseudo = rectify(T, c.sigma, c.compat_rectify, coords=peaks[0])
+    pseudo = argmax_gaussians(T, c.sigma, c.compat_rectify, coords=peaks[0])
     x_stu, windows = adaptive_occlusion(tgt["student_image"].to(dev), T, tgt["student_matrix"].to(dev), rng,
                                         c.occlude_rate, c.occlude_thresh, c.occlude_size, c.compat_occlusion, peaks)
     with state.autocast():
@@ -278,6 +220,7 @@ def mean_teacher_step(state: TrainState, batch: dict, teacher: EMA, config: Mean
                occluded=windows, student_image=x_stu)
     return losses, out
 
+# %% ../nbs/10_mean_teacher.ipynb #169b8dff
 def mean_teacher(model: nn.Module, config: MeanTeacherConfig | None = None, style: Callable | None = None,
                  extra_loss: Callable | None = None) -> Hooks:
     """Hooks for `fit(model, PairedDataset(source, MeanTeacherViews(target)), ...)`. The teacher, an `EMA` of `model` made
@@ -298,22 +241,6 @@ def mean_teacher(model: nn.Module, config: MeanTeacherConfig | None = None, styl
     def after_step(state: TrainState, losses: dict): teacher.update(state.model)
     return Hooks(on_batch=on_batch, on_epoch_start=on_epoch_start, after_step=after_step, extra_modules={"teacher": teacher})
 
-# %% ../nbs/10_mean_teacher.ipynb #3fcfb4ab
-def evaluate_pck(model: nn.Module, records, input_size, thr: float = 0.05, flip: bool = True, n_boot: int = 1000,
-                 seed: int = 0, batch_size: int = 32, device="cpu") -> list[float]:
-    "PCK@`thr` of max(box w, h) of `model` on `records` (ground-truth boxes, top-down) -> `[value, lo, hi]` (95 % bootstrap over images)."
-    from infantpose.evaluate import pck_hits, predict_topdown, ratio_ci
-    from infantpose.models import heatmap_size
-    was = model.training
-    ds = TopDownDataset(records, input_size=input_size, heatmap_size=heatmap_size(model, input_size), skeleton=records[0].skeleton)
-    pred = predict_topdown(model, ds, batch_size=batch_size, flip=flip, decode="dark", device=device, progress=False)
-    model.train(was)
-    gt = np.stack([np.c_[r.keypoints, r.visible] for r in records])
-    hits, valid = pck_hits(gt, np.stack([r.box for r in records]), pred.keypoints, thr)
-    return ratio_ci(hits, valid, n_boot, np.random.default_rng(seed))
-
-
-
 # %% ../nbs/10_mean_teacher.ipynb #79dfb7af
 def fit_with_choice(model: nn.Module, data, config: TrainConfig, source_val: Callable | None = None,
                     target_test: Callable | None = None, pick: Callable = lambda s: s.raw_model,
@@ -328,22 +255,24 @@ def fit_with_choice(model: nn.Module, data, config: TrainConfig, source_val: Cal
     state = fit(model, data, config, hooks=hooks, val_fn=val_fn if scores else None)
     return state, {f"best_{k}": hooks.extra_modules[f"best_{k}"] for k in scores}
 
+# %% ../nbs/10_mean_teacher.ipynb #1d332bc7
 def udape(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: int, adapt_epochs: int,
-          mt: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,
-          style: Callable | None = None, extra_loss: Callable | None = None, evaluate: str = "teacher") -> dict:
+          mean_teacher_config: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,
+          style: Callable | None = None, extra_loss: Callable | None = None, val_network: str = "teacher") -> dict:
     """Source-only warm-up on `source` (a `TopDownDataset`), then mean-teacher adaptation on `PairedDataset(source, target)`
     (`target`: `MeanTeacherViews`). `source_val(model) -> float` chooses; `target_test(model) -> float`: compat report only.
-    Returns `{'warmup', 'adapt'}` TrainStates, `teacher` (EMA), `choice` (epochs and values) and the checkpoint `paths`."""
-    if evaluate not in ("teacher", "student"): raise ValueError(f"evaluate: 'teacher' or 'student', got {evaluate!r}")
+    `val_network`: the network the scores judge during adaptation, 'teacher' or 'student'. Returns `{'warmup', 'adapt'}`
+    TrainStates, `teacher` (EMA), `choice` (epochs and values) and the checkpoint `paths`."""
+    if val_network not in ("teacher", "student"): raise ValueError(f"val_network: 'teacher' or 'student', got {val_network!r}")
     out = Path(config.out_dir)
     warm, tw = fit_with_choice(model, source, replace(config, epochs=warmup_epochs, out_dir=str(out / "warmup")),
                                source_val, target_test)
     if source_val: tw["best_source_val"].load_into(model)
-    hooks = mean_teacher(model, mt, style, extra_loss)
+    hooks = mean_teacher(model, mean_teacher_config, style, extra_loss)
     teacher = hooks.extra_modules["teacher"]
     adapt, ta = fit_with_choice(model, PairedDataset(source, target, config.seed),
                                 replace(config, epochs=adapt_epochs, out_dir=str(out / "adapt")), source_val, target_test,
-                                pick=lambda s: teacher.module if evaluate == "teacher" else s.raw_model, hooks=hooks)
+                                pick=lambda s: teacher.module if val_network == "teacher" else s.raw_model, hooks=hooks)
     choice = {f"{ph}_{k}": {"epoch": t.epoch, "value": t.best} for ph, tr in (("warmup", tw), ("adapt", ta)) for k, t in tr.items()}
     paths = {f"{ph}_{k}": t.path for ph, tr in (("warmup", tw), ("adapt", ta)) for k, t in tr.items()}
     return dict(warmup=warm, adapt=adapt, teacher=teacher, choice=choice, paths=paths)

@@ -1,4 +1,5 @@
-"""PCK (an exact replica of the TLL/UDAPE/SHIFT accuracy and a clean version), COCO keypoint AP through pycocotools, OKS, bootstrap intervals, EvalPose and printable tables.
+"""PCK, an exact replica of the TLL/UDAPE/SHIFT accuracy and a clean version on coordinates; bootstrap intervals over
+images, a ranking AUC and printable tables.
 
 Docs: https://infantpose.github.io/infantpose/metrics.html.md"""
 
@@ -7,8 +8,6 @@ Docs: https://infantpose.github.io/infantpose/metrics.html.md"""
 # %% ../nbs/03_metrics.ipynb #28dd2398
 from __future__ import annotations
 
-import contextlib, copy, io, json
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -16,10 +15,9 @@ import numpy as np
 from .skeletons import Skeleton, get_skeleton
 
 # %% auto #0
-__all__ = ['COCO_STATS', 'tll_argmax', 'pck_compat', 'group_accuracy', 'PCKMeter', 'norm_image_size', 'norm_box_size',
-           'norm_torso', 'pck_clean', 'PCKCounts', 'load_coco_json', 'coco_keypoint_eval', 'coco_results', 'oks',
-           'bootstrap_ci', 'coco_ap_bootstrap', 'coco_ap_difference', 'auc', 'joint_angles', 'evalpose',
-           'markdown_table', 'per_joint_table', 'group_table']
+__all__ = ['tll_argmax', 'pck_compat', 'group_accuracy', 'PCKMeter', 'norm_image_size', 'norm_box_size', 'norm_torso', 'pck_hits',
+           'PCKCounts', 'bootstrap_ci', 'bootstrap_difference', 'auc', 'markdown_table', 'per_joint_table',
+           'group_table']
 
 # %% ../nbs/03_metrics.ipynb #953db53c
 def _np(x, name: str, dtype=None) -> np.ndarray:
@@ -85,6 +83,7 @@ def group_accuracy(per_joint, groups: dict) -> dict:
     v = np.asarray(per_joint, float)
     return {g: float(v[list(ix)].mean()) for g, ix in groups.items()}
 
+# %% ../nbs/03_metrics.ipynb #a63b62b3
 class PCKMeter:
     "Running PCK over batches, as UDAPE/SHIFT (`mode='udape'`) or TLL RegDA (`mode='tll'`) average it."
     def __init__(self, skeleton: str | Skeleton = "body16", mode: str = "udape"):
@@ -120,6 +119,7 @@ def norm_image_size(sizes) -> np.ndarray:
     _check_shape(s, "sizes", (None, 2), "(N, 2) (w, h)")
     return s.copy()
 
+# %% ../nbs/03_metrics.ipynb #860a75b1
 def norm_box_size(boxes, mode: str = "max") -> np.ndarray:
     "Boxes (N, 4) COCO (x, y, w, h) -> one length (N,): max(w, h) (default), 'diag' or 'sqrt_area'."
     b = _np(boxes, "boxes", float)
@@ -130,6 +130,7 @@ def norm_box_size(boxes, mode: str = "max") -> np.ndarray:
     if mode == "sqrt_area": return np.sqrt(w * h)
     raise ValueError(f"mode: {mode!r}, expected 'max', 'diag' or 'sqrt_area'")
 
+# %% ../nbs/03_metrics.ipynb #f1379dec
 def norm_torso(keypoints, visible, skeleton: str | Skeleton = "coco17") -> np.ndarray:
     "Mean length (N,) of the labelled torso diagonals (left_shoulder-right_hip, right_shoulder-left_hip); NaN where neither is labelled."
     sk = get_skeleton(skeleton)
@@ -145,35 +146,37 @@ def norm_torso(keypoints, visible, skeleton: str | Skeleton = "coco17") -> np.nd
         return np.where(ok.any(1), (d * ok).sum(1) / ok.sum(1), np.nan)
 
 # %% ../nbs/03_metrics.ipynb #d6c342f4
-def pck_clean(pred, gt, visible, norm, thr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Clean PCK counts. pred, gt (N, K, 2) float (x, y); visible (N, K) COCO flags; norm (N,) or (N, 2) (x, y) lengths.
-    A labelled joint (v > 0) is a hit when |(pred - gt) / norm| < thr. Returns per-joint hits (K,) and valid (K,) counts."""
+def pck_hits(pred, gt, visible, norm, thr: float = 0.05, allow_missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Clean PCK per image and joint. pred, gt (N, K, 2) float (x, y); visible (N, K) COCO flags; norm (N,) lengths or (N, 2)
+    per-axis (x, y) lengths. A labelled joint (v > 0) is a hit when |pred - gt| / norm < thr (per axis for (N, 2)).
+    Returns hits (N, K) and labelled (N, K) bool. `allow_missing`: a NaN prediction (no prediction) misses instead of raising."""
     p, g, v = _np(pred, "pred", float), _np(gt, "gt", float), _np(visible, "visible")
     _check_shape(p, "pred", (None, None, 2), "(N, K, 2)")
     _check_shape(g, "gt", p.shape, f"{p.shape} like pred")
     _check_shape(v, "visible", p.shape[:2], f"{p.shape[:2]}")
     n = _np(norm, "norm", float)
-    if n.ndim == 1: n = np.repeat(n[:, None], 2, 1) if len(n) == len(p) else n
-    _check_shape(n, "norm", (len(p), 2), f"({len(p)},) or ({len(p)}, 2)")
+    if n.ndim != 1: _check_shape(n, "norm", (len(p), 2), f"({len(p)},) or ({len(p)}, 2)")
+    else: _check_shape(n, "norm", (len(p),), f"({len(p)},) or ({len(p)}, 2)")
     lab = v > 0
-    _check_finite(p, "pred"); _check_finite(g, "gt", where=lab)
-    bad = ~(np.isfinite(n) & (n > 0)).all(1) & lab.any(1)
+    _check_finite(np.where(np.isnan(p), 0.0, p) if allow_missing else p, "pred"); _check_finite(g, "gt", where=lab)
+    bad = ~(np.isfinite(n) & (n > 0)).reshape(len(p), -1).all(1) & lab.any(1)
     if bad.any(): raise ValueError(f"norm: {int(bad.sum())} image(s) with a non-finite or non-positive normaliser, first at index {int(np.argmax(bad))}")
+    d = np.nan_to_num(p, nan=1e9) - g if allow_missing else p - g
     with np.errstate(invalid="ignore", divide="ignore"):
-        dist = np.linalg.norm((p - g) / n[:, None, :], axis=-1)
-    hits = (dist < thr) & lab
-    return hits.sum(0), lab.sum(0)
+        dist = np.linalg.norm(d / n[:, None, :], axis=-1) if n.ndim == 2 else np.linalg.norm(d, axis=-1) / n[:, None]
+    return (dist < thr) & lab, lab
 
 # %% ../nbs/03_metrics.ipynb #0b84ce32
 class PCKCounts:
-    "Whole-set PCK: sums per-joint hits and valid counts from `pck_clean` over batches."
+    "Whole-set PCK: sums per-joint hits and valid counts (from `pck_hits`) over batches."
     def __init__(self, skeleton: str | Skeleton = "body16"):
         self.skeleton = get_skeleton(skeleton)
         self.hits = np.zeros(self.skeleton.num_keypoints, int); self.valid = np.zeros_like(self.hits)
 
     def update(self, hits, valid):
-        "Add per-joint counts (K,) (from `pck_clean`)."
+        "Add hits and labelled joints: per image (N, K), as `pck_hits` gives them, or already counted per joint (K,)."
         h, v = _np(hits, "hits"), _np(valid, "valid")
+        if h.ndim == 2 and h.shape == v.shape: h, v = h.sum(0), v.sum(0)
         for a, name in [(h, "hits"), (v, "valid")]: _check_shape(a, name, (len(self.hits),), f"({len(self.hits)},) for {self.skeleton.name}")
         self.hits += h.astype(int); self.valid += v.astype(int)
 
@@ -190,104 +193,28 @@ class PCKCounts:
             out[g] = float(self.hits[list(ix)].sum() / v) if v else float("nan")
         return out
 
-# %% ../nbs/03_metrics.ipynb #e9fc3b06
-COCO_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-
-def load_coco_json(gt) -> dict:
-    "A COCO keypoint ground truth as a dict: a json path (str / Path) or a dict (deep-copied)."
-    if isinstance(gt, (str, Path)):
-        p = Path(gt)
-        if not p.exists(): raise FileNotFoundError(f"COCO ground truth file not found: {p}")
-        with open(p) as f: gt = json.load(f)
-    if not isinstance(gt, dict) or not {"images", "annotations", "categories"} <= set(gt):
-        raise ValueError("gt: expected a COCO dict with 'images', 'annotations' and 'categories'")
-    return copy.deepcopy(gt)
-
-def _quiet(verbose: bool):
-    return contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-
-def _coco_eval(gt, results, sigmas=None, area: str = "file", image_ids=None, verbose: bool = False):
-    "Build and run `COCOeval.evaluate()` for keypoints; returns the COCOeval object."
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-    d = load_coco_json(gt)
-    if area not in ("file", "box"): raise ValueError(f"area: {area!r}, expected 'file' or 'box'")
-    if area == "box":
-        for a in d["annotations"]:
-            if len(a.get("bbox", ())) != 4: raise ValueError(f"gt: annotation {a.get('id')} has no [x, y, w, h] bbox, needed for area='box'")
-            a["area"] = float(a["bbox"][2] * a["bbox"][3])
-    results = list(results)
-    if not results: raise ValueError("results: empty list (no detections to evaluate)")
-    gt_ids = {im["id"] for im in d["images"]}
-    K = 17 if sigmas is None else len(sigmas)
-    for r in results:
-        if len(r.get("keypoints", ())) != 3 * K:
-            raise ValueError(f"results: image {r.get('image_id')}: {len(r.get('keypoints', ()))} keypoint values, expected {3 * K} ({K} x (x, y, score))")
-        if r.get("image_id") not in gt_ids: raise ValueError(f"results: image_id {r.get('image_id')} is not in the ground truth")
-        if not np.isfinite(np.asarray(r["keypoints"], float)).all(): raise ValueError(f"results: image {r['image_id']}: non-finite keypoints")
-    with _quiet(verbose):
-        cg = COCO(); cg.dataset = d; cg.createIndex()
-        cd = cg.loadRes(copy.deepcopy(results))
-        E = COCOeval(cg, cd, iouType="keypoints")
-        if sigmas is not None: E.params.kpt_oks_sigmas = np.asarray(sigmas, float)
-        if image_ids is not None: E.params.imgIds = sorted(set(image_ids))
-        E.evaluate()
-    return E
-
-def _per_image_oks(E) -> dict:
-    "image id -> best OKS between a detection and a ground truth of that image (NaN when there is none)."
-    out = {}
-    for (img, _), m in E.ious.items():
-        m = np.asarray(m)
-        out[img] = float(m.max()) if m.size else float("nan")
-    return out
-
-def coco_keypoint_eval(gt, results: list, sigmas=None, area: str = "file", image_ids=None, verbose: bool = False) -> dict:
-    """COCO keypoint AP / AR of `results` (COCO results list: image_id, category_id, keypoints (3K floats), score) against `gt`
-    (COCO dict or json path). `area` 'file' or 'box' (bbox w*h). Returns {'AP', 'AP50', ..., 'ARl', 'oks': {image_id: OKS}}."""
-    E = _coco_eval(gt, results, sigmas, area, image_ids, verbose)
-    with _quiet(verbose): E.accumulate(); E.summarize()
-    return {**dict(zip(COCO_STATS, map(float, E.stats))), "oks": _per_image_oks(E)}
-
-# %% ../nbs/03_metrics.ipynb #5941bf23
-def coco_results(image_ids, keypoints, scores=None, box_scores=None, thr: float = 0.2, category_id: int = 1) -> list:
-    """COCO keypoint results list from image_ids (N,), keypoints (N, K, 2) image pixels (x, y), keypoint scores (N, K) (default 1).
-    Score = box score (default 1) x mean of the keypoint scores above `thr` (FiDIP / HRNet rescoring; 0 if none is)."""
-    kp = _np(keypoints, "keypoints", float)
-    _check_shape(kp, "keypoints", (None, None, 2), "(N, K, 2)"); _check_finite(kp, "keypoints")
-    N, K = kp.shape[:2]
-    ids = list(np.asarray(image_ids).reshape(-1).tolist())
-    if len(ids) != N: raise ValueError(f"image_ids: {len(ids)} ids for {N} poses")
-    s = np.ones((N, K)) if scores is None else _np(scores, "scores", float)
-    _check_shape(s, "scores", (N, K), f"({N}, {K})"); _check_finite(s, "scores")
-    b = np.ones(N) if box_scores is None else _np(box_scores, "box_scores", float).reshape(-1)
-    _check_shape(b, "box_scores", (N,), f"({N},)")
-    keep = s > thr
-    with np.errstate(invalid="ignore"):
-        score = b * np.where(keep.any(1), (s * keep).sum(1) / np.maximum(keep.sum(1), 1), 0.0)
-    kps = np.concatenate([kp, s[..., None]], -1).reshape(N, 3 * K)
-    return [dict(image_id=i, category_id=category_id, keypoints=k.tolist(), score=float(sc)) for i, k, sc in zip(ids, kps, score)]
-
-# %% ../nbs/03_metrics.ipynb #5fdf77a9
-def oks(pred, gt, visible, area, sigmas) -> np.ndarray:
-    "Object keypoint similarity (N,) of pred, gt (N, K, 2) with visible (N, K), area (N,), sigmas (K,) as COCOeval computes it."
-    p, g, v = _np(pred, "pred", float), _np(gt, "gt", float), _np(visible, "visible")
-    _check_shape(p, "pred", (None, None, 2), "(N, K, 2)")
-    _check_shape(g, "gt", p.shape, f"{p.shape} like pred"); _check_shape(v, "visible", p.shape[:2], f"{p.shape[:2]}")
-    a, s = _np(area, "area", float).reshape(-1), _np(sigmas, "sigmas", float)
-    _check_shape(a, "area", (len(p),), f"({len(p)},)"); _check_shape(s, "sigmas", (p.shape[1],), f"({p.shape[1]},)")
-    lab = v > 0
-    _check_finite(p, "pred"); _check_finite(g, "gt", where=lab)
-    e = ((p - g) ** 2).sum(-1) / (2 * s) ** 2 / (a[:, None] + np.spacing(1)) / 2
-    n = lab.sum(1)
-    with np.errstate(invalid="ignore"):
-        return np.where(n > 0, (np.exp(-np.where(lab, e, 0)) * lab).sum(1) / n, np.nan)
-
 # %% ../nbs/03_metrics.ipynb #07dae7ae
+def _resampled(values: np.ndarray, weights: np.ndarray | None, idx: np.ndarray | None = None) -> tuple:
+    "The statistic of per-image `values` (N,): their mean, or sum(values) / sum(weights) (at least 1); and its value on each resample `idx` (n_boot, N)."
+    if weights is None: return float(values.mean()), (None if idx is None else values[idx].mean(1))
+    value = float(values.sum() / max(weights.sum(), 1))
+    return value, (None if idx is None else values[idx].sum(1) / np.maximum(weights[idx].sum(1), 1))
+
+def _per_image(values, weights) -> tuple:
+    "Checked float arrays (N,) of per-image values and weights (or None)."
+    v = _np(values, "values", float)
+    _check_shape(v, "values", (None,), "(N,) per-image values"); _check_finite(v, "values")
+    if len(v) == 0: raise ValueError("values: empty")
+    if weights is None: return v, None
+    w = _np(weights, "weights", float)
+    _check_shape(w, "weights", v.shape, f"{v.shape} like values"); _check_finite(w, "weights")
+    return v, w
+
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, rng: np.random.Generator | None = None,
-                 ids: Sequence | None = None) -> tuple[float, float, float]:
-    """Percentile bootstrap over images: (value, lo, hi) at level 1 - alpha.
-    `values` (N,) per-image numbers (statistic = their mean), or a function `f(ids) -> float` of a resampled list of `ids`."""
+                 ids: Sequence | None = None, weights=None) -> tuple[float, float, float]:
+    """Percentile bootstrap over images: (value, lo, hi) at level 1 - alpha (lo, hi NaN when `n_boot` < 1).
+    `values` (N,) per-image numbers: statistic = their mean, or with `weights` (N,) sum(values) / sum(weights) (e.g. PCK from
+    per-image hits and labelled joints); or a function `f(ids) -> float` of a resampled list of `ids`."""
     rng = rng if rng is not None else np.random.default_rng(0)
     if callable(values):
         if ids is None: raise ValueError("ids: needed when values is a function of image ids")
@@ -295,58 +222,24 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, rng: np.random
         value = float(values(ids))
         stats = np.array([values([ids[i] for i in rng.integers(0, len(ids), len(ids))]) for _ in range(n_boot)], float)
     else:
-        v = _np(values, "values", float)
-        _check_shape(v, "values", (None,), "(N,) per-image values")
-        _check_finite(v, "values")
-        if len(v) == 0: raise ValueError("values: empty")
-        value = float(v.mean())
-        stats = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
+        v, w = _per_image(values, weights)
+        if n_boot < 1: return _resampled(v, w)[0], float("nan"), float("nan")
+        value, stats = _resampled(v, w, rng.integers(0, len(v), (n_boot, len(v))))
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return value, float(lo), float(hi)
 
-def _ap_resampler(gt, results, sigmas, area, image_ids, stats):
-    "(full-set stats, f(idx) -> stats on the image resample `idx`): COCOeval.evaluate() runs once, each draw only re-accumulates."
-    E = _coco_eval(gt, results, sigmas, area, image_ids)
-    with _quiet(False): E.accumulate(); E.summarize()
-    value = dict(zip(COCO_STATS, map(float, E.stats)))
-    p = E.params
-    I, A, K = len(p.imgIds), len(p.areaRng), len(p.catIds)
-    base = list(E.evalImgs)
-    def draw(idx) -> dict:
-        E.evalImgs = [base[k * A * I + a * I + i] for k in range(K) for a in range(A) for i in idx]
-        E.params.imgIds = E._paramsEval.imgIds = list(range(I))          # fresh ids: duplicates are kept
-        with _quiet(False): E.accumulate(); E.summarize()
-        return {s: float(E.stats[COCO_STATS.index(s)]) for s in stats}
-    return value, I, draw
-
-def coco_ap_bootstrap(gt, results: list, n_boot: int = 1000, alpha: float = 0.05, rng: np.random.Generator | None = None,
-                      sigmas=None, area: str = "file", image_ids=None, stats: Sequence[str] = ("AP",)) -> dict:
-    "Bootstrap over images of COCO keypoint stats: {stat: (value, lo, hi)}; COCOeval.evaluate() runs once."
+# %% ../nbs/03_metrics.ipynb #7ec3b57d
+def bootstrap_difference(values_a, values_b, n_boot: int = 1000, alpha: float = 0.05, rng: np.random.Generator | None = None,
+                         weights_a=None, weights_b=None) -> tuple[float, float, float]:
+    """Paired percentile bootstrap over images of stat(a) - stat(b): (difference, lo, hi). `values_*` (N,) per-image values of
+    the same N images (with `weights_*` (N,): ratios of sums, as `bootstrap_ci`), both taken on the same resamples."""
     rng = rng if rng is not None else np.random.default_rng(0)
-    value, I, draw = _ap_resampler(gt, results, sigmas, area, image_ids, stats)
-    draws = [draw(rng.integers(0, I, I)) for _ in range(n_boot)]
-    out = {}
-    for s in stats:
-        lo, hi = np.quantile([d[s] for d in draws], [alpha / 2, 1 - alpha / 2])
-        out[s] = (value[s], float(lo), float(hi))
-    return out
-
-def coco_ap_difference(gt, results_a: list, results_b: list, n_boot: int = 1000, alpha: float = 0.05,
-                       rng: np.random.Generator | None = None, sigmas=None, area: str = "file", image_ids=None,
-                       stat: str = "AP") -> tuple[float, float, float]:
-    """Paired bootstrap over images of `stat`(a) - `stat`(b): (difference, lo, hi). Both are scored on the *same*
-    resamples, so the interval is that of the difference itself (narrower than comparing two separate intervals when
-    the two models find the same images hard)."""
-    rng = rng if rng is not None else np.random.default_rng(0)
-    (va, I, draw_a), (vb, Ib, draw_b) = (_ap_resampler(gt, r, sigmas, area, image_ids, (stat,)) for r in (results_a, results_b))
-    assert I == Ib, "both results are scored on the same images"
-    diffs = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, I, I)
-        diffs.append(draw_a(idx)[stat] - draw_b(idx)[stat])
-    lo, hi = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return va[stat] - vb[stat], float(lo), float(hi)
-
+    (va, wa), (vb, wb) = _per_image(values_a, weights_a), _per_image(values_b, weights_b)
+    if len(va) != len(vb): raise ValueError(f"values_b: {len(vb)} images, values_a has {len(va)} (the same images are needed)")
+    idx = rng.integers(0, len(va), (n_boot, len(va)))
+    (a, boots_a), (b, boots_b) = _resampled(va, wa, idx), _resampled(vb, wb, idx)
+    lo, hi = np.quantile(boots_a - boots_b, [alpha / 2, 1 - alpha / 2])
+    return a - b, float(lo), float(hi)
 
 # %% ../nbs/03_metrics.ipynb #dbb82360
 def auc(low, high) -> float:
@@ -357,51 +250,15 @@ def auc(low, high) -> float:
     from scipy.stats import mannwhitneyu
     return float(mannwhitneyu(b, a).statistic / (len(a) * len(b)))
 
-# %% ../nbs/03_metrics.ipynb #bbaeeac9
-def _triplets(skeleton, kp_shape: tuple) -> np.ndarray:
-    "Triplets (T, 3) of a skeleton (name or object) or given directly; checks keypoints of shape (..., K, 2) against them."
-    if isinstance(skeleton, (str, Skeleton)):
-        sk = get_skeleton(skeleton)
-        t, K, what = np.asarray(sk.triplets, int), sk.num_keypoints, f"(..., {sk.num_keypoints}, 2) for {sk.name}"
-    else:
-        t = np.asarray(skeleton, int); K = None
-        if t.ndim != 2 or t.shape[1] != 3 or len(t) == 0: raise ValueError(f"triplets: shape {t.shape}, expected (T, 3)")
-        what = f"(..., K, 2) with K > {t.max()}"
-    if len(kp_shape) < 2 or kp_shape[-1] != 2 or (kp_shape[-2] != K if K else kp_shape[-2] <= t.max()):
-        raise ValueError(f"keypoints: shape {tuple(kp_shape)}, expected {what}")
-    return t
-
-def joint_angles(keypoints, skeleton: str | Skeleton | Sequence = "coco17") -> np.ndarray:
-    "Signed angles (..., T) in radians at b of each triplet (a, b, c) from b->a to b->c; keypoints (..., K, 2); NaN for a zero-length bone."
-    kp = _np(keypoints, "keypoints", float)
-    t = _triplets(skeleton, kp.shape)
-    u, w = kp[..., t[:, 0], :] - kp[..., t[:, 1], :], kp[..., t[:, 2], :] - kp[..., t[:, 1], :]
-    ang = np.arctan2(u[..., 0] * w[..., 1] - u[..., 1] * w[..., 0], (u * w).sum(-1))
-    degenerate = (np.abs(u).sum(-1) == 0) | (np.abs(w).sum(-1) == 0)
-    return np.where(degenerate, np.nan, ang)
-
-def evalpose(pred, gt, visible, skeleton: str | Skeleton | Sequence = "coco17") -> np.ndarray:
-    "EvalPose (N,): mean over usable triplets of cos(angle_pred - angle_gt); pred, gt (N, K, 2), visible (N, K). NaN without usable triplet."
-    p, g, v = _np(pred, "pred", float), _np(gt, "gt", float), _np(visible, "visible")
-    _check_shape(p, "pred", (None, None, 2), "(N, K, 2)")
-    _check_shape(g, "gt", p.shape, f"{p.shape} like pred"); _check_shape(v, "visible", p.shape[:2], f"{p.shape[:2]}")
-    _check_finite(p, "pred"); _check_finite(g, "gt", where=v > 0)
-    t = _triplets(skeleton, p.shape)
-    ag, ap = joint_angles(np.where(v[..., None] > 0, g, 0), t), joint_angles(p, t)
-    use = (v[:, t] > 0).all(-1) & np.isfinite(ag)
-    c = np.where(use & np.isfinite(ap), np.cos(ap - np.nan_to_num(ag)), 0.0)
-    n = use.sum(1)
-    with np.errstate(invalid="ignore"):
-        return np.where(n > 0, c.sum(1) / n, np.nan)
-
 # %% ../nbs/03_metrics.ipynb #f338e3e2
-def _fmt(x, scale: float, digits: int) -> str:
-    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) or x == -1 else f"{x * scale:.{digits}f}"
-
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     "A markdown table from a header and rows of already formatted cells."
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+# %% ../nbs/03_metrics.ipynb #560e4ebe
+def _fmt(x, scale: float, digits: int) -> str:
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) or x == -1 else f"{x * scale:.{digits}f}"
 
 def per_joint_table(values, skeleton: str | Skeleton = "coco17", name: str = "PCK", scale: float = 100, digits: int = 1) -> str:
     "Markdown table, one row per joint, of values (K,) (or a dict name -> (K,) for several columns); -1 / NaN print as '-'."
@@ -414,6 +271,7 @@ def per_joint_table(values, skeleton: str | Skeleton = "coco17", name: str = "PC
         arrs[c] = a
     return markdown_table(["joint", *arrs], [[n, *(_fmt(float(a[k]), scale, digits) for a in arrs.values())] for k, n in enumerate(sk.names)])
 
+# %% ../nbs/03_metrics.ipynb #3274e0d5
 def group_table(results: dict, groups: Sequence[str] | None = None, scale: float = 100, digits: int = 1) -> str:
     "Markdown table: one row per method `results` {method: {group: value}}, one column per group (all groups seen, in order)."
     if not isinstance(results, dict) or not all(isinstance(r, dict) for r in results.values()):

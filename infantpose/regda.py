@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from .losses import JointsKLLoss
+from .mean_teacher import argmax_gaussians
 from .train import Hooks, TrainConfig
 
 # %% auto #0
-__all__ = ['WarmStartGradient', 'regda_head', 'RegDANet', 'gaussian_maps', 'argmax_gaussians', 'pseudo_labels', 'RegDAConfig',
-           'regda_train_config', 'regda']
+__all__ = ['WarmStartGradient', 'regda_head', 'RegDANet', 'pseudo_labels', 'RegDAConfig', 'regda_train_config', 'regda']
 
 # %% ../nbs/15_regda.ipynb #182dd009
 class _ScaleGradient(torch.autograd.Function):
@@ -57,6 +57,7 @@ def regda_head(in_channels: int, num_keypoints: int, layers: int = 2, channels: 
         if isinstance(m, nn.Conv2d): nn.init.normal_(m.weight, std=0.001); nn.init.zeros_(m.bias)
     return nn.Sequential(*mods)
 
+# %% ../nbs/15_regda.ipynb #4acac744
 class RegDANet(nn.Module):
     """Shared `body` (the wrapped network up to its `final_layer`), main `head` (that layer) and adversarial `adv_head`.
 
@@ -86,23 +87,6 @@ class RegDANet(nn.Module):
     def adversarial(self, features): return self.adv_head(self.grl(features))
 
 # %% ../nbs/15_regda.ipynb #0a3620e2
-def gaussian_maps(points: torch.Tensor, size, sigma: float = 2.0) -> torch.Tensor:
-    "Unit-peak Gaussians (B, K, h, w) at `points` (B, K, 2) (x, y) heatmap px, for a heatmap `size` (w, h)."
-    w, h = size
-    xs = torch.arange(w, dtype=points.dtype, device=points.device)
-    ys = torch.arange(h, dtype=points.dtype, device=points.device)
-    gx = torch.exp(-(xs - points[..., 0:1]) ** 2 / (2 * sigma ** 2))          # (B, K, w)
-    gy = torch.exp(-(ys - points[..., 1:2]) ** 2 / (2 * sigma ** 2))          # (B, K, h)
-    return gy[..., :, None] * gx[..., None, :]
-
-@torch.no_grad()
-def argmax_gaussians(heatmaps: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
-    "RegDA's ground truth (B, K, h, w) from heatmaps (B, K, h, w): a unit Gaussian at each argmax."
-    B, K, h, w = heatmaps.shape
-    idx = heatmaps.flatten(2).argmax(-1)
-    pts = torch.stack([idx % w, idx // w], -1).to(heatmaps.dtype)
-    return gaussian_maps(pts, (w, h), sigma)
-
 @torch.no_grad()
 def pseudo_labels(heatmaps: torch.Tensor, sigma: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
     "Ground truth and ground false (B, K, h, w) from heatmaps (B, K, h, w): `argmax_gaussians`, and the others' sum clipped to 1."
@@ -126,6 +110,7 @@ class RegDAConfig:
     lr_gamma: float = 1e-4
     lr_power: float = 0.75
 
+# %% ../nbs/15_regda.ipynb #e59709d4
 def regda_train_config(**overrides) -> TrainConfig:
     "TLL's adaptation run as a `TrainConfig` (SGD 0.1 for the heads, momentum 0.9, Nesterov, wd 1e-4, 30 x 500 iterations, batch 32)."
     kw = dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4, schedule="constant", epochs=30,
@@ -133,6 +118,7 @@ def regda_train_config(**overrides) -> TrainConfig:
     kw.update(overrides)
     return TrainConfig(**kw)
 
+# %% ../nbs/15_regda.ipynb #519ead8d
 def regda(model: RegDANet, config: RegDAConfig | None = None, batches=None) -> Hooks:
     """The RegDA recipe for `train.fit` on a `PairedDataset` (batch = {"source": sample, "target": sample}); `batches` is an
     optional `Hooks.batches` function (e.g. `sampling.BinSampler(...).batches` over the source indices)."""

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from .metrics import bootstrap_ci, evalpose
+from .evalpose import evalpose
+from .metrics import bootstrap_ci, pck_hits
 from .prior import PoseVAE, normalize_pose
 from .skeletons import get_skeleton
 
@@ -33,6 +34,7 @@ class SourcePoses(NamedTuple):
     image_size: tuple
     draws: list
 
+# %% ../nbs/14_sampling.ipynb #3a3d7b83
 def synthetic_source_poses(n: int, domain: str = "adult", seed: int = 0, image_size=(256, 256), skeleton: str = "body16",
                            posture: str | None = None) -> SourcePoses:
     """`n` poses of renderer `domain` seen by the renderer's random cameras, as `skeleton` keypoints in a (W, H) frame.
@@ -52,6 +54,7 @@ def synthetic_source_poses(n: int, domain: str = "adult", seed: int = 0, image_s
     kp = np.stack(kps).astype(np.float32)
     return SourcePoses(kp, np.full(kp.shape[:2], 2, np.uint8), get_skeleton(skeleton).name, tuple(image_size), draws)
 
+# %% ../nbs/14_sampling.ipynb #f9185dc2
 def render_pose(poses: SourcePoses, i: int, domain: str = "adult", seed: int = 0) -> np.ndarray:
     "An image (H, W, 3) uint8 of sample `i`'s pose and camera on a random body of `domain` (its joints match `poses.keypoints[i]` closely, not exactly)."
     from infantpose.synthetic import render_sample
@@ -67,9 +70,10 @@ def fit_difficulty_vae(keypoints, visible=None, skeleton: str = "body16", epochs
     vae.fit(keypoints, visible, epochs=epochs, seed=seed)
     return vae.eval()
 
+# %% ../nbs/14_sampling.ipynb #b60e4c2f
 @torch.no_grad()
 def difficulty_scores(vae: PoseVAE, keypoints, visible=None, batch_size: int = 4096) -> np.ndarray:
-    "(N,) reconstruction error of poses (N, K, 2) (flags (N, K)) under `vae`: the seed's difficulty score (higher = rarer)."
+    "(N,) reconstruction error of poses (N, K, 2) (flags (N, K)) under `vae`: the paper's difficulty score (higher = rarer)."
     kp = np.asarray(keypoints, dtype=np.float32)
     vis = np.full(kp.shape[:2], 2) if visible is None else np.asarray(visible)
     if len(kp) == 0: return np.zeros(0, np.float32)
@@ -86,6 +90,7 @@ def difficulty_bins(scores, k: int = 25) -> tuple[np.ndarray, np.ndarray]:
     edges = np.r_[-np.inf, np.quantile(s, np.arange(1, k) / k), np.inf]
     return assign_bins(s, edges), edges
 
+# %% ../nbs/14_sampling.ipynb #aaa03e6e
 def assign_bins(scores, edges) -> np.ndarray:
     "Bin (N,) int of each score (N,) given the edges (k + 1,) of `difficulty_bins`."
     return np.clip(np.searchsorted(np.asarray(edges)[1:-1], np.asarray(scores), side="right"), 0, len(edges) - 2)
@@ -98,6 +103,7 @@ def pose_variation(keypoints, visible=None) -> np.ndarray:
     mean = (pose * m[..., None]).sum(0) / np.maximum(m.sum(0), 1)[:, None]
     return np.sqrt((((pose - mean) ** 2).sum(-1) * m).sum(1) / np.maximum(m.sum(1), 1))
 
+# %% ../nbs/14_sampling.ipynb #3f73495c
 def bin_correlation(keypoints, bins, k: int, visible=None, per_bin: int = 50, rng: np.random.Generator | None = None) -> np.ndarray:
     "(k, k) mean Pearson correlation between the normalised pose vectors of samples of bin i and of bin j (up to `per_bin` each)."
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -188,26 +194,24 @@ def per_bin_accuracy(pred, gt, visible, norm, bins, k: int, skeleton: str = "bod
     p, g, v, nrm, b = (np.asarray(x) for x in (pred, gt, visible, norm, bins))
     if not (len(p) == len(g) == len(v) == len(nrm) == len(b)): raise ValueError("pred, gt, visible, norm and bins need the same length N")
     joints = list(get_skeleton(skeleton).groups.get("all", range(p.shape[1])))
-    lab = v[:, joints] > 0
-    hit = (np.linalg.norm(p[:, joints] - g[:, joints], axis=-1) < thr * nrm[:, None]) & lab
+    hit, lab = pck_hits(p[:, joints], g[:, joints], v[:, joints], nrm, thr)
     ep = evalpose(p, g, v, skeleton)
     out = {key: np.full(k, np.nan) for key in ("pck", "evalpose")}
     out.update(pck_ci=np.full((k, 2), np.nan), evalpose_ci=np.full((k, 2), np.nan), n=np.bincount(b, minlength=k)[:k])
     for i in range(k):
         m = b == i
         if not m.any(): continue
-        h, l = hit[m].sum(1).astype(float), lab[m].sum(1).astype(float)
+        h, l = hit[m].sum(1), lab[m].sum(1)
         if l.sum() > 0:
-            out["pck"][i] = h.sum() / l.sum()
-            draws = rng.integers(0, len(h), size=(n_boot, len(h)))
-            r = h[draws].sum(1) / np.maximum(l[draws].sum(1), 1)
-            out["pck_ci"][i] = np.quantile(r, [0.025, 0.975])
+            v_, lo, hi = bootstrap_ci(h, n_boot, rng=rng, weights=l)
+            out["pck"][i], out["pck_ci"][i] = v_, (lo, hi)
         e = ep[m][np.isfinite(ep[m])]
         if len(e):
             _, lo, hi = bootstrap_ci(e, n_boot=n_boot, rng=rng)
             out["evalpose"][i], out["evalpose_ci"][i] = e.mean(), (lo, hi)
     return out
 
+# %% ../nbs/14_sampling.ipynb #56aa63f3
 def plot_per_bin(results: dict, ax=None, key: str = "pck", title: str = ""):
     "Per-bin `key` ('pck' | 'evalpose') with intervals of several models: `results` {name: per_bin_accuracy output}."
     import matplotlib.pyplot as plt

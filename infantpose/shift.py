@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .codecs import soft_argmax
+from .codecs import decode_soft_argmax
 from .kp2seg import visibility_loss
 from .mean_teacher import MeanTeacherConfig, fit_with_choice, udape
 from .train import TrainConfig
@@ -53,9 +53,9 @@ class ShiftConfig:
 # %% ../nbs/13_shift.ipynb #0c0e5deb
 def prior_loss(heatmaps: torch.Tensor, prior: nn.Module, temperature: float = 0.05, visible: torch.Tensor | None = None,
                nan_to_zero: bool = False) -> torch.Tensor:
-    """Batch mean of `prior.score` of the soft-argmax keypoints of `heatmaps (B, K, h, w)` (`visible (B, K)`, default all);
+    """Batch mean `()` of `prior.score` of the soft-argmax keypoints of `heatmaps (B, K, h, w)` (`visible (B, K)`, default all);
     `nan_to_zero`: a non-finite value becomes 0 (the release's guard)."""
-    s = prior.score(soft_argmax(heatmaps.float(), temperature), visible).mean()
+    s = prior.score(decode_soft_argmax(heatmaps.float(), temperature), visible).mean()
     if nan_to_zero and not torch.isfinite(s): return s.new_zeros(())
     return s
 
@@ -97,15 +97,15 @@ def shift_loss(config: ShiftConfig, prior: nn.Module | None = None, generator: n
 
 # %% ../nbs/13_shift.ipynb #713234ff
 def shift(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: int, adapt_epochs: int,
-          sc: ShiftConfig | None = None, prior: nn.Module | None = None, generator: nn.Module | None = None,
-          mt: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,
-          oracle=None, evaluate: str = "teacher") -> dict:
-    """SHIFT in mode `sc.mode`. Returns `udape`'s dict (`warmup`, `adapt` TrainStates, `teacher`, `choice`, `paths`); in
+          shift_config: ShiftConfig | None = None, prior: nn.Module | None = None, generator: nn.Module | None = None,
+          mean_teacher_config: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,
+          oracle=None, val_network: str = "teacher") -> dict:
+    """SHIFT in mode `shift_config.mode` on top of `udape` (its `mean_teacher_config`, `val_network`). Returns `udape`'s dict (`warmup`, `adapt` TrainStates, `teacher`, `choice`, `paths`); in
     `oracle` mode `adapt` is the supervised run on `oracle` and `teacher` is None."""
-    sc = sc or ShiftConfig()
+    sc = shift_config or ShiftConfig()
     if sc.mode != "oracle":
-        return udape(model, source, target, config, warmup_epochs, adapt_epochs, mt, source_val, target_test,
-                     extra_loss=shift_loss(sc, prior, generator), evaluate=evaluate)
+        return udape(model, source, target, config, warmup_epochs, adapt_epochs, mean_teacher_config, source_val, target_test,
+                     extra_loss=shift_loss(sc, prior, generator), val_network=val_network)
     if oracle is None: raise ValueError("mode 'oracle' needs `oracle`: a labelled TopDownDataset of target images")
     out = Path(config.out_dir) / "oracle"
     st, tr = fit_with_choice(model, oracle, replace(config, epochs=warmup_epochs + adapt_epochs, out_dir=str(out)),

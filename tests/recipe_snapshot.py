@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 
 from infantpose.fidip import FiDIPConfig, domain_classifier, fidip, pretrain_classifier  # noqa: E402
 from infantpose.kp2seg import PersonMaskDataset, train_kp2seg  # noqa: E402
-from infantpose.mean_teacher import MeanTeacherConfig, evaluate_pck, udape  # noqa: E402
+from infantpose.mean_teacher import MeanTeacherConfig, udape  # noqa: E402
 from infantpose.pipeline import AugmentConfig, MeanTeacherViews, PairedDataset, TopDownDataset  # noqa: E402
 from infantpose.prior import NDFSchedule, PoseNDF, PoseVAE, load_infant_poses  # noqa: E402
 from infantpose.regda import RegDANet, regda  # noqa: E402
@@ -29,6 +29,11 @@ from infantpose.shift import ShiftConfig, shift  # noqa: E402
 from infantpose.datasets import read_coco_keypoints  # noqa: E402
 from infantpose.synthetic import write_dataset  # noqa: E402
 import infantpose.train as T  # noqa: E402
+
+try:
+    from infantpose.evaluate import evaluate_pck  # after the evaluation refactor
+except ImportError:
+    from infantpose.mean_teacher import evaluate_pck
 
 try:
     from infantpose.toy import ToyHeatmapDataset, ToyPoseNet  # after the engine refactor
