@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from infantpose.backbones import build_backbone_model
+from infantpose.models import build_model
 
 CASES = {"hrnet_w32": ((256, 192), (1, 8)), "hrnet_w48": ((384, 288), (1, 2)), "pose_mobilenetv2": ((224, 224), (1, 8))}  # (H, W), batches
 
@@ -27,7 +27,7 @@ def seconds(fn, iters: int, sync=lambda: None) -> float:
 def bench(name: str, device: str, iters: int, batches=None) -> list[dict]:
     (H, W), default_batches = CASES[name]
     torch.manual_seed(0)
-    model = build_backbone_model(name, num_keypoints=17).to(device)
+    model = build_model(name, num_keypoints=17, pretrained=False).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     rows = []

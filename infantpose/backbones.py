@@ -22,11 +22,11 @@ from .geometry import check_convention
 from .paths import repo_root, require
 
 # %% auto #0
-__all__ = ['FIDIP_CLASSIFIERS', 'LINEAGES', 'BACKBONE_MODELS', 'manifest_dir', 'load_manifest', 'state_entries', 'manifest_diff',
-           'hrnet_config', 'HRModule', 'PoseHRNet', 'InvertedResidual', 'mobilenetv2_features', 'DUC',
-           'PoseMobileNetV2', 'mobilenetv2_from_torchvision', 'DomainClassifier', 'fidip_domain_classifier',
-           'strip_prefix', 'to_reference_keys', 'from_reference_keys', 'detect_lineage', 'read_checkpoint',
-           'published_convention', 'load_published', 'build_backbone_model']
+__all__ = ['FIDIP_CLASSIFIERS', 'LINEAGES', 'manifest_dir', 'load_manifest', 'state_entries', 'manifest_diff', 'hrnet_config',
+           'HRModule', 'PoseHRNet', 'InvertedResidual', 'mobilenetv2_features', 'DUC', 'PoseMobileNetV2',
+           'mobilenetv2_from_torchvision', 'load_imagenet_mobilenetv2', 'DomainClassifier', 'strip_prefix',
+           'to_reference_keys', 'from_reference_keys', 'detect_lineage', 'read_checkpoint', 'published_convention',
+           'load_published']
 
 # %% ../nbs/06a_backbones.ipynb #fe4c0d8f
 def manifest_dir() -> Path:
@@ -258,6 +258,17 @@ def mobilenetv2_from_torchvision(state_dict: dict) -> OrderedDict:
         out[k] = v
     return out
 
+def load_imagenet_mobilenetv2(model: nn.Module) -> nn.Module:
+    "Load torchvision's ImageNet MobileNetV2 weights into `model`'s `features` (a `PoseMobileNetV2`); returns `model`."
+    import torchvision
+    w = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
+    try: sd = w.get_state_dict(progress=False)
+    except Exception as e:
+        raise RuntimeError(f"could not get the ImageNet weights of MobileNetV2 ({type(e).__name__}: {e}); pass "
+                           f"pretrained=False or place {w.url} in {os.path.join(torch.hub.get_dir(), 'checkpoints')}/") from e
+    model.load_state_dict({**model.state_dict(), **mobilenetv2_from_torchvision(sd)}, strict=True)
+    return model
+
 # %% ../nbs/06a_backbones.ipynb #04259fa4
 class DomainClassifier(nn.Module):
     "Real-vs-synthetic logit from a feature map `(B, C, H, W)` -> `(B, 1)` (FiDIP's pattern; `(B, C*H*W)` input allowed without convs)."
@@ -283,16 +294,21 @@ class DomainClassifier(nn.Module):
             raise ValueError(f"DomainClassifier: features of shape {tuple(feats.shape)}, expected (B, {', '.join(map(str, self.in_shape))})")
         return self.layer(self.conv_layer(feats).flatten(1))
 
+    @classmethod
+    def published(cls, kind: str = "hrnet", in_shape: tuple[int, int, int] | None = None) -> "DomainClassifier":
+        """FiDIP's released head `kind` (a key of `FIDIP_CLASSIFIERS`) for features `in_shape (C, H, W)` (default: the
+        released shape, whose checkpoint names and shapes it then has)."""
+        if kind not in FIDIP_CLASSIFIERS: raise ValueError(f"FiDIP classifier kind {kind!r}: expected one of {list(FIDIP_CLASSIFIERS)}")
+        shape, convs, hidden = FIDIP_CLASSIFIERS[kind]
+        return cls(in_shape or shape, convs, hidden)
+
 FIDIP_CLASSIFIERS = {   # backbone: (feature shape, convs, hidden) of the released FiDIP heads
     "hrnet": ((48, 96, 72), ((32, 3, True), (8, 3, True)), (256, 64)),                   # HRNet-W48 branch 0 at 384x288
     "mobilenet": ((1280, 7, 7), ((512, 1, False), (256, 1, False), (16, 1, True)), (256, 64)),  # MobileNetV2 at 224x224
     "resnet50_2020": ((2048, 12, 9), (), (2048, 512)),                                   # ResNet-50 layer4 at 384x288
 }
 
-def fidip_domain_classifier(backbone: str = "hrnet") -> DomainClassifier:
-    "A published FiDIP domain classifier, `backbone` in `FIDIP_CLASSIFIERS` (names and shapes of its checkpoints)."
-    if backbone not in FIDIP_CLASSIFIERS: raise ValueError(f"FiDIP classifier {backbone!r}: expected one of {list(FIDIP_CLASSIFIERS)}")
-    return DomainClassifier(*FIDIP_CLASSIFIERS[backbone])
+
 
 # %% ../nbs/06a_backbones.ipynb #0ee11246
 _LINEAGES = {"native": "native", "darkpose": "darkpose", "fidip2020": "darkpose", "simplebaseline": "darkpose",
@@ -387,29 +403,4 @@ def load_published(model: nn.Module, src, lineage: str | None = None, key: str |
         raise ValueError(f"checkpoint does not match {type(model).__name__} under lineage {lineage!r}:\n{e}") from e
     convention = convention or published_convention(model, lineage)
     if convention is not None: model.crop_convention = check_convention(convention)
-    return model
-
-# %% ../nbs/06a_backbones.ipynb #66c8fa97
-BACKBONE_MODELS = ("hrnet_w32", "hrnet_w48", "pose_mobilenetv2")
-
-def build_backbone_model(name: str = "hrnet_w32", num_keypoints: int = 17, pretrained: bool | str | Path = False,
-                         **kwargs) -> nn.Module:
-    "`name` in `BACKBONE_MODELS`: `(B, 3, H, W)` in [0, 1] -> heatmaps `(B, K, H/4, W/4)`; `pretrained`: bool or checkpoint path."
-    if name not in BACKBONE_MODELS: raise ValueError(f"backbone model {name!r}: expected one of {BACKBONE_MODELS}")
-    if name.startswith("hrnet"):
-        model = PoseHRNet(hrnet_config(int(name[-2:])), num_keypoints, **kwargs)
-        if pretrained is True:
-            raise ValueError(f"{name}: no ImageNet HRNet weights ship with torchvision; pass pretrained=False or the path "
-                             "of a published checkpoint (DarkPose w32_256x192.pth / w48_384x288.pth, FiDIP hrnet_fidip.pth)")
-    else:
-        model = PoseMobileNetV2(num_keypoints, **kwargs)
-        if pretrained is True:
-            import torchvision
-            w = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
-            try: sd = w.get_state_dict(progress=False)
-            except Exception as e:
-                raise RuntimeError(f"could not get the ImageNet weights of MobileNetV2 ({type(e).__name__}: {e}); pass "
-                                   f"pretrained=False or place {w.url} in {os.path.join(torch.hub.get_dir(), 'checkpoints')}/") from e
-            model.load_state_dict({**model.state_dict(), **mobilenetv2_from_torchvision(sd)}, strict=True)
-    if isinstance(pretrained, (str, Path)): load_published(model, pretrained)
     return model

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from .backbones import FIDIP_CLASSIFIERS, DomainClassifier
+from .backbones import DomainClassifier
 from .train import Hooks, TrainConfig, TrainState, fine_tune, fit
 
 # %% auto #0
@@ -36,12 +36,10 @@ def feature_shape(model: nn.Module, input_size: tuple[int, int]) -> tuple[int, i
 
 def domain_classifier(model: nn.Module, input_size: tuple[int, int], kind: str | None = None) -> DomainClassifier:
     """FiDIP's real-vs-synthetic classifier for `model`'s features at `input_size` (width, height): `(B, C, h, w)` -> `(B, 1)`.
-    `kind` in `FIDIP_CLASSIFIERS` ('hrnet', 'mobilenet', 'resnet50_2020'); default 'hrnet' for stride-4 maps, else 'mobilenet'."""
+    `kind` in `backbones.FIDIP_CLASSIFIERS` ('hrnet', 'mobilenet', 'resnet50_2020'); default 'hrnet' for stride-4 maps, else 'mobilenet'."""
     shape = feature_shape(model, input_size)
     if kind is None: kind = "hrnet" if shape[1] * 4 == input_size[1] else "mobilenet"
-    if kind not in FIDIP_CLASSIFIERS: raise ValueError(f"classifier kind {kind!r}: expected one of {list(FIDIP_CLASSIFIERS)}")
-    _, convs, hidden = FIDIP_CLASSIFIERS[kind]
-    return DomainClassifier(shape, convs, hidden)
+    return DomainClassifier.published(kind, shape)
 
 # %% ../nbs/09_fidip.ipynb #7dff6623
 def reference_freeze_prefixes(model: nn.Module, last_index: int) -> list[str]:

@@ -8,10 +8,14 @@ Docs: https://infantpose.github.io/infantpose/models.html.md"""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .backbones import PoseHRNet, PoseMobileNetV2, hrnet_config, load_imagenet_mobilenetv2, load_published
+from .train import save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'efficientnet_lite0', 'UpBlock', 'EffNetLitePose', 'resnet_backbone',
@@ -144,20 +148,28 @@ class SimpleBaseline(nn.Module):
         return (heatmaps, feats) if return_features else heatmaps
 
 # %% ../nbs/06_models.ipynb #d1c7c29e
-MODELS = ("effnet_lite0", "resnet18", "resnet50", "resnet101")
+MODELS = ("effnet_lite0", "resnet18", "resnet50", "resnet101", "hrnet_w32", "hrnet_w48", "pose_mobilenetv2")
 
-def build_model(name: str = "effnet_lite0", num_keypoints: int = 17, pretrained: bool = True, **kwargs) -> nn.Module:
-    "A pose network by name: `(B, 3, H, W)` in [0, 1] -> heatmaps `(B, num_keypoints, H/4, W/4)`."
-    if name == "effnet_lite0": return EffNetLitePose(num_keypoints, pretrained=pretrained, **kwargs)
-    if name in _RESNETS: return SimpleBaseline(num_keypoints, backbone=name, pretrained=pretrained, **kwargs)
-    try: from .backbones import BACKBONE_MODELS, build_backbone_model
-    except ImportError: BACKBONE_MODELS = ()
-    if name in BACKBONE_MODELS: return build_backbone_model(name, num_keypoints, pretrained, **kwargs)
-    raise ValueError(f"model name {name!r}: expected one of {MODELS + tuple(BACKBONE_MODELS)}")
+def build_model(name: str = "effnet_lite0", num_keypoints: int = 17, pretrained: bool | str | Path = True, **kwargs) -> nn.Module:
+    """The pose network `name` (one of `MODELS`): `(B, 3, H, W)` in [0, 1] -> heatmaps `(B, num_keypoints, H/4, W/4)`.
+    `pretrained`: True for ImageNet backbone weights (none ship for HRNet), False for none, or the path of a published
+    checkpoint, loaded strictly by `backbones.load_published`."""
+    if name not in MODELS: raise ValueError(f"model name {name!r}: expected one of {MODELS}")
+    imagenet = bool(pretrained) and not isinstance(pretrained, (str, Path))
+    if name == "effnet_lite0": model = EffNetLitePose(num_keypoints, pretrained=imagenet, **kwargs)
+    elif name in _RESNETS: model = SimpleBaseline(num_keypoints, backbone=name, pretrained=imagenet, **kwargs)
+    elif name == "pose_mobilenetv2":
+        model = PoseMobileNetV2(num_keypoints, **kwargs)
+        if imagenet: load_imagenet_mobilenetv2(model)
+    else:
+        if imagenet: raise ValueError(f"{name}: no ImageNet HRNet weights ship with torchvision; pass pretrained=False or the path "
+                                      "of a published checkpoint (DarkPose w32_256x192.pth / w48_384x288.pth, FiDIP hrnet_fidip.pth)")
+        model = PoseHRNet(hrnet_config(int(name[-2:])), num_keypoints, **kwargs)
+    if isinstance(pretrained, (str, Path)): load_published(model, pretrained)
+    return model
 
 # %% ../nbs/06_models.ipynb #f2bf4214
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from .geometry import check_convention
 from .skeletons import get_skeleton
 
@@ -198,13 +210,11 @@ def model_convention(model: nn.Module) -> str:
 def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", input_size=(192, 256), convention: str | None = None,
                **extra) -> Path:
     """Write `model`'s weights and its `ModelMeta` (`name` for `build_model`, skeleton, input size (W, H), crop `convention`,
-    default: `model_convention(model)`; `extra` plain values)."""
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    default: `model_convention(model)`; `extra` plain values) with `train.save_checkpoint` (atomic)."""
+    path = Path(path)
     meta = ModelMeta(name, skeleton, len(get_skeleton(skeleton).names), list(input_size),
                      check_convention(convention or model_convention(model)), extra=extra)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta.to_dict()}, tmp)
-    tmp.replace(path)
+    save_checkpoint({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta.to_dict()}, path)
     return path
 
 def load_model(path, device="cpu") -> tuple[nn.Module, dict]:
