@@ -22,14 +22,12 @@ from torch import nn
 
 from .paths import require, shared_data_dir
 from .skeletons import conversion, get_skeleton
-from .train import Hooks, TensorDataset, TrainConfig, fit
+from .train import Hooks, TensorDataset, TrainConfig, fit, load_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'NDF_STAGES', 'PRIORS', 'prior_joint_map',
-           'bone_directions', 'BoneMLP', 'StructureEncoder', 'DFNet', 'map_legacy_state_dict', 'SavedPrior', 'PoseNDF',
-           'rotate_bones', 'flip_bones', 'perturb_bones', 'knn_distance_labels', 'make_posendf_data', 'NDFSchedule',
-           'train_posendf', 'normalize_pose', 'PoseVAE', 'PosePrior', 'build_prior', 'load_prior', 'PoseSet',
-           'load_infant_poses', 'synthetic_poses', 'load_adult_poses', 'perturb_keypoints']
+__all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'NDF_STAGES', 'prior_joint_map', 'bone_directions',
+           'BoneMLP', 'StructureEncoder', 'DFNet', 'map_legacy_state_dict', 'SavedPrior', 'PoseNDF', 'rotate_bones',
+           'flip_bones', 'perturb_bones', 'knn_distance_labels', 'make_posendf_data', 'NDFSchedule', 'train_posendf']
 
 # %% ../nbs/11_prior.ipynb #76d829e4
 # SHIFT's 13 bones on Body16 indices: (a, b, parent bone), direction = p_b - p_a; bone 0 (upper_neck -> head_top) is the root
@@ -131,19 +129,19 @@ def map_legacy_state_dict(state_dict: dict) -> dict:
 
 # %% ../nbs/11_prior.ipynb #6ea5ba73
 class SavedPrior:
-    "Save / load for the priors: `{kind, config, state_dict}`, plain values and tensors (loads with `weights_only=True`)."
+    "Save / load for the priors: `{kind, config, model}` through `train.save_checkpoint` / `load_checkpoint`."
     def save(self, path) -> None:
-        torch.save({"kind": self.kind, "config": self.config, "state_dict": self.state_dict()}, path)
+        save_checkpoint({"kind": self.kind, "config": self.config, "model": self.state_dict()}, path)
 
     @classmethod
     def load(cls, path, map_location="cpu"):
-        return cls.from_checkpoint(torch.load(path, map_location=map_location, weights_only=True), path)
+        return cls.from_checkpoint(load_checkpoint(path, map_location), path)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, path="checkpoint"):
-        "The prior of a loaded `{kind, config, state_dict}` (`path` names it in errors)."
+        "The prior of a loaded `{kind, config, model}` (`path` names it in errors; files from before read `state_dict`)."
         if ckpt.get("kind") != cls.kind: raise ValueError(f"{path}: a {ckpt.get('kind')!r} prior, not {cls.kind!r}")
-        model = cls(**ckpt["config"]); model.load_state_dict(ckpt["state_dict"]); return model.eval()
+        model = cls(**ckpt["config"]); model.load_state_dict(ckpt["model"] if "model" in ckpt else ckpt["state_dict"]); return model.eval()
 
 class PoseNDF(SavedPrior, nn.Module):
     """SHIFT's infant pose prior: `score(keypoints (B, K, 2), visible (B, K))` -> (B,) distance to the pose manifold.
@@ -305,194 +303,14 @@ def fit(self: PoseNDF, keypoints, visible=None, schedule: NDFSchedule = CPU_SCHE
     self.data_sizes = {k: len(v[0]) for k, v in data.items()}
     return train_posendf(self, data, schedule, seed, **(config or {}))
 
-# %% ../nbs/11_prior.ipynb #112fe108
-def normalize_pose(keypoints, visible=None, eps: float = 1e-6):
-    """Centre (B, K, 2) keypoints on the mean of their labelled joints and divide by their RMS radius.
+# %% ../nbs/11_prior.ipynb #fb5508d6
+_MOVED = {"PoseVAE": "pose_vae", "center_and_scale_pose": "pose_vae", "PosePrior": "pose_vae", "PRIORS": "pose_vae",
+          "build_prior": "pose_vae", "load_prior": "pose_vae", "PoseSet": "pose_sets", "load_infant_poses": "pose_sets",
+          "synthetic_poses": "pose_sets", "load_adult_poses": "pose_sets", "perturb_keypoints": "pose_sets"}
 
-    Returns `pose` (B, K, 2) (0 at unlabelled joints), `mask` (B, K) float, `centre` (B, 2), `scale` (B,)."""
-    kp, lab = _as_pose(keypoints, visible, np.shape(keypoints)[1] if np.ndim(keypoints) == 3 else -1)
-    m = lab.to(kp.dtype)
-    n = m.sum(-1).clamp_min(1)
-    centre = (kp * m[..., None]).sum(1) / n[:, None]
-    d = (kp - centre[:, None]) * m[..., None]
-    scale = ((d ** 2).sum((1, 2)) / n).sqrt().clamp_min(eps)
-    return d / scale[:, None, None], m, centre, scale
-
-# %% ../nbs/11_prior.ipynb #f51a9153
-class PoseVAE(SavedPrior, nn.Module):
-    """MLP VAE over normalised poses of `skeleton`: `score(keypoints (B, K, 2), visible (B, K))` -> (B,) negative ELBO.
-
-    Encoder input: the normalised pose times the mask, and the mask (3K); latent `latent`-D; decoder output 2K.
-    `beta` weights the KL term; `score_kind` "elbo" (default) or "recon" chooses what `score` returns."""
-    kind = "vae"
-    def __init__(self, skeleton: str = "coco17", latent: int = 16, hidden=(256, 256), beta: float = 1e-3,
-                 score_kind: str = "elbo"):
-        super().__init__()
-        if score_kind not in ("elbo", "recon"): raise ValueError(f"score_kind must be 'elbo' or 'recon', got {score_kind!r}")
-        sk = get_skeleton(skeleton)
-        self.config = dict(skeleton=sk.name, latent=latent, hidden=list(hidden), beta=beta, score_kind=score_kind)
-        self.skeleton, self.K, self.beta, self.score_kind = sk.name, sk.num_keypoints, beta, score_kind
-        def mlp(dims): return nn.Sequential(*[m for a, b in zip(dims[:-2], dims[1:-1]) for m in (nn.Linear(a, b), nn.ReLU())],
-                                            nn.Linear(dims[-2], dims[-1]))
-        self.encoder = mlp([3 * self.K, *hidden, 2 * latent])
-        self.decoder = mlp([latent, *hidden[::-1], 2 * self.K])
-
-    def encode(self, keypoints, visible=None):
-        "Posterior mean and log-variance (B, latent), the normalised pose (B, K, 2) and its mask (B, K)."
-        pose, m, _, _ = normalize_pose(*_as_pose(keypoints, visible, self.K))
-        mu, logvar = self.encoder(torch.cat([pose.flatten(1), m], -1)).chunk(2, -1)
-        return mu, logvar.clamp(-10, 10), pose, m
-
-    def terms(self, keypoints, visible=None, generator: torch.Generator | None = None):
-        "Reconstruction error (B,) (mean squared error per labelled joint, at a sample of z if `generator`, else at the mean) and KL (B,)."
-        mu, logvar, pose, m = self.encode(keypoints, visible)
-        z = mu
-        if generator is not None: z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator).to(mu)
-        rec = self.decoder(z).view(-1, self.K, 2)
-        err = ((rec - pose) ** 2).sum(-1).mul(m).sum(-1) / m.sum(-1).clamp_min(1)
-        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)
-        return err, kl
-
-    def reconstruction_error(self, keypoints, visible=None) -> torch.Tensor:
-        "(B,) mean squared error per labelled joint of the reconstruction from the posterior mean (normalised units)."
-        return self.terms(keypoints, visible)[0]
-
-    def elbo(self, keypoints, visible=None) -> torch.Tensor:
-        "(B,) the evidence lower bound up to constants, -(error + beta * KL), at the posterior mean: higher = more plausible."
-        err, kl = self.terms(keypoints, visible)
-        return -(err + self.beta * kl)
-
-    def score(self, keypoints, visible=None) -> torch.Tensor:
-        "(B,) implausibility: -ELBO (or the reconstruction error with `score_kind='recon'`); lower = more plausible."
-        return self.reconstruction_error(keypoints, visible) if self.score_kind == "recon" else -self.elbo(keypoints, visible)
-
-    def fit(self, keypoints, visible=None, epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
-            drop_joints: float = 0.1, seed: int = 0, **config) -> list[float]:
-        """Train on poses (N, K, 2) with flags (N, K) through the engine's `fit` (`config`: other `TrainConfig` fields, e.g.
-        `out_dir` to make it resumable); `drop_joints` hides random labelled joints as augmentation. Returns per-epoch losses."""
-        kp, lab = _as_pose(keypoints, visible, self.K)
-        def on_batch(state, batch: dict) -> dict:
-            g = _step_generator(seed, state.step)
-            v = batch["lab"] & (torch.rand(batch["lab"].shape, generator=g) >= drop_joints)
-            err, kl = self.terms(batch["kp"], v, generator=g)
-            return {"loss": (err + self.beta * kl).mean()}
-        cfg = TrainConfig(**{**dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant", seed=seed,
-                                    drop_last=False, log_every=10**9, out_dir=None, progress=False, tensorboard=False,
-                                    plot=False), **config})
-        state = fit(self, TensorDataset(kp=kp, lab=lab), cfg, hooks=Hooks(on_batch=on_batch, collate=TensorDataset.collate))
-        self.eval()
-        return [row["loss"] for row in state.history]
-
-# %% ../nbs/11_prior.ipynb #6100499b
-@runtime_checkable
-class PosePrior(Protocol):
-    "A pose prior: `score(keypoints (B, K, 2), visible (B, K)) -> (B,)`, differentiable, lower = more plausible."
-    skeleton: str
-    def score(self, keypoints, visible=None) -> torch.Tensor: ...
-    def fit(self, keypoints, visible=None, **kwargs) -> list[float]: ...
-    def save(self, path) -> None: ...
-    @classmethod
-    def load(cls, path, map_location="cpu"): ...
-
-PRIORS = {"posendf": PoseNDF, "vae": PoseVAE}
-
-def build_prior(kind: str = "posendf", skeleton: str = "coco17", **kwargs) -> PosePrior:
-    "An untrained prior: `kind` 'posendf' (SHIFT) or 'vae', for keypoints of `skeleton`; `kwargs` go to the class."
-    if kind not in PRIORS: raise ValueError(f"unknown prior {kind!r}; known: {', '.join(PRIORS)}")
-    return PRIORS[kind](skeleton=skeleton, **kwargs)
-
-def load_prior(path, map_location="cpu") -> PosePrior:
-    "A prior saved by `save`, of either kind."
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)     # read once
-    kind = ckpt.get("kind")
-    if kind not in PRIORS: raise ValueError(f"{path}: not a saved prior (kind {kind!r})")
-    return PRIORS[kind].from_checkpoint(ckpt, path)
-
-# %% ../nbs/11_prior.ipynb #cb02e7bb
-class PoseSet(NamedTuple):
-    "Poses of one source: `keypoints` (N, K, 2) float32 px, `visible` (N, K) uint8 COCO flags, `skeleton` name, `ids`."
-    keypoints: np.ndarray
-    visible: np.ndarray
-    skeleton: str
-    ids: list
-
-def _infant_pose_dir() -> Path:
-    return require(shared_data_dir() / "infant_poses", "infant pose folder", "set $INFANTPOSE_SHARED_DATA to the shared data folder")
-
-def _syrip_poses(part: str, split: str | None) -> PoseSet:
-    from infantpose.datasets import syrip_split_ids
-    from infantpose.paths import syrip_train200_dir
-    d = json.loads(require(_infant_pose_dir() / "syrip_train_poses.json", "SyRIP pose file").read_text())[part]
-    ids = sorted(d, key=int)
-    if split not in (None, "all"):
-        if part != "real_train200": raise ValueError(f"split {split!r} exists for 'syrip_real' only")
-        keep = set(syrip_split_ids()[split])
-        ids = [i for i in ids if int(i) in keep]
-    kp = np.array([d[i] for i in ids], dtype=np.float32).reshape(len(ids), 17, 2)
-    vis = np.full(kp.shape[:2], 2, np.uint8)
-    ann = syrip_train200_dir() / "annotations" / "person_keypoints_train_infant.json"
-    if part == "real_train200" and ann.is_file():        # the real poses' flags live in the annotation file
-        flags = {a["image_id"]: np.array(a["keypoints"]).reshape(17, 3)[:, 2] for a in json.loads(ann.read_text())["annotations"]}
-        vis = np.stack([flags.get(int(i), np.full(17, 2)) for i in ids]).astype(np.uint8)
-    return PoseSet(kp, vis, "coco17", [int(i) for i in ids])
-
-def _minirgbd_poses(split) -> PoseSet:
-    from infantpose.datasets import MINIRGBD_SPLITS, read_minirgbd_csv
-    seqs = MINIRGBD_SPLITS["prior" if split is None else split] if isinstance(split, (str, type(None))) else list(split)
-    recs = [r for s in seqs for r in read_minirgbd_csv(_infant_pose_dir() / "minirgbd_2d" / f"result_pz1{int(s):02d}.csv",
-                                                         skeleton="minirgbd14", check_images=False)]
-    return PoseSet(np.stack([r.keypoints for r in recs]).astype(np.float32), np.stack([r.visible for r in recs]),
-                   "minirgbd14", [r.ann_id for r in recs])
-
-def load_infant_poses(source: str = "synthetic", split=None, n: int = 1000, seed: int = 0) -> PoseSet:
-    """Infant 2D poses: `source` 'synthetic' (`n` renderer infants), 'syrip_real' (`split` None/'all', 'train', 'val',
-    'test'), 'syrip_synthetic' or 'minirgbd' (`split` a MINI-RGBD split name, default 'prior', or a list of sequences)."""
-    if source == "syrip_real": return _syrip_poses("real_train200", split)
-    if source == "syrip_synthetic": return _syrip_poses("synthetic_train", split)
-    if source == "minirgbd": return _minirgbd_poses(split)
-    if source == "synthetic": return synthetic_poses("infant", n, seed)
-    raise ValueError(f"unknown source {source!r}; known: synthetic, syrip_real, syrip_synthetic, minirgbd")
-
-# %% ../nbs/11_prior.ipynb #ff243604
-def synthetic_poses(domain: str = "infant", n: int = 1000, seed: int = 0, image_size=(64, 64)) -> PoseSet:
-    "`n` COCO-17 poses of renderer `domain` ('infant' | 'adult'), projected by its random cameras, all joints labelled."
-    try: from infantpose.synthetic import render_sample
-    except ImportError as e: raise ImportError("synthetic poses need infantpose.synthetic (nbs/04_synthetic.ipynb)") from e
-    rng = np.random.default_rng(seed)
-    kp = np.stack([render_sample(rng, domain, image_size, augment=False)["keypoints_coco17"] for _ in range(n)])
-    return PoseSet(kp.astype(np.float32), np.full(kp.shape[:2], 2, np.uint8), "coco17", list(range(n)))
-
-def load_adult_poses(source: str = "coco_real", n: int = 200, seed: int = 0) -> PoseSet:
-    "Adult COCO-17 poses: 'coco_real' (the 21 persons of `real_adult_coco17/person_keypoints.json`) or 'synthetic' (renderer)."
-    if source == "synthetic": return synthetic_poses("adult", n, seed)
-    if source != "coco_real": raise ValueError(f"unknown source {source!r}; known: coco_real, synthetic")
-    path = require(shared_data_dir() / "real_adult_coco17" / "person_keypoints.json", "adult COCO keypoints")
-    anns = json.loads(path.read_text())["annotations"]
-    k = np.array([a["keypoints"] for a in anns], dtype=np.float32).reshape(len(anns), 17, 3)
-    return PoseSet(k[..., :2].copy(), k[..., 2].astype(np.uint8), "coco17", [a["id"] for a in anns])
-
-# %% ../nbs/11_prior.ipynb #d6d4a3dc
-@lru_cache(maxsize=None)
-def _spanning_tree(skeleton: str) -> tuple[tuple[int, int], ...]:
-    "(parent, child) pairs of a breadth-first spanning tree of the skeleton's edges, parents first."
-    sk = get_skeleton(skeleton)
-    root = sk.index("left_hip") if "left_hip" in sk.names else 0
-    adj = {i: [] for i in range(sk.num_keypoints)}
-    for a, b in sk.edges: adj[a].append(b); adj[b].append(a)
-    seen, order, queue = {root}, [], [root]
-    while queue:
-        p = queue.pop(0)
-        for c in adj[p]:
-            if c not in seen: seen.add(c); order.append((p, c)); queue.append(c)
-    return tuple(order)
-
-def perturb_keypoints(keypoints, skeleton: str, rng: np.random.Generator, kappa: float = 2.0) -> np.ndarray:
-    "Turn each tree bone of poses (N, K, 2) by n ~ VonMises(0, kappa) and rebuild from the root: (N, K, 2), lengths kept."
-    kp = np.asarray(keypoints, dtype=np.float64)
-    out = kp.copy()
-    n = rng.vonmises(0.0, kappa, size=kp.shape[:2])
-    c, s = np.cos(n), np.sin(n)
-    for p, ch in _spanning_tree(get_skeleton(skeleton).name):
-        v = kp[:, ch] - kp[:, p]
-        out[:, ch] = out[:, p] + np.stack([c[:, ch] * v[:, 0] - s[:, ch] * v[:, 1], s[:, ch] * v[:, 0] + c[:, ch] * v[:, 1]], -1)
-    return out.astype(np.float32)
+def __getattr__(name: str):
+    "The names of `infantpose.pose_vae` and `infantpose.pose_sets` (and `normalize_pose`, the older name of `center_and_scale_pose`)."
+    if name == "normalize_pose": name = "center_and_scale_pose"
+    if name not in _MOVED: raise AttributeError(f"module 'infantpose.prior' has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f"infantpose.{_MOVED[name]}"), name)
