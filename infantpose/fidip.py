@@ -113,7 +113,7 @@ class FiDIPConfig:
         return cls(**{**dict(lam=0.0, pretrain_epochs=0, freeze_bn=False, reshuffle=False, compat=True), **kw})
 
 def domain_labels(batch: dict, device) -> torch.Tensor:
-    "`(B,)` float targets of the domain classifier: 1 synthetic, 0 real (the batch's `is_synthetic`)."
+    "`(B,)` float targets of the domain classifier: 1 synthetic, 0 real (the batch's `is_synthetic`, see `pipeline.Sample`)."
     if "is_synthetic" not in batch: raise ValueError(f"FiDIP needs an 'is_synthetic' entry in each sample; batch keys {sorted(batch)}")
     return torch.as_tensor(batch["is_synthetic"]).to(device).float().view(-1)
 

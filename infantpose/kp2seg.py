@@ -131,7 +131,7 @@ class PersonMaskDataset(Dataset):
     `mask (1, h, w)` in [0, 1] at `mask_size (w, h)` (default: the heatmap size), `keypoints_norm (K, 2)` in [-1, 1]
     with N(0, `jitter`) noise, and `visible_in (K,)` float 0/1 (labelled joints, each dropped with `drop_prob`).
     `images=False` skips the image (and heatmaps): the same view's `keypoints`, `visible`, `matrix` and the additions,
-    from the record's size alone (what the generator needs, several times faster)."""
+    from the record's size alone (what the generator needs, several times faster). Keys: `pipeline.Sample`."""
     def __init__(self, samples, mask_size=None, jitter: float = 0.02, drop_prob: float = 0.1, images: bool = True, seed: int = 0):
         if not hasattr(samples, "records"): raise ValueError("samples: expected a pipeline dataset with `records` (TopDownDataset, ResizePadDataset)")
         bad = [r for r in samples.records if r.mask_path is None]

@@ -64,7 +64,7 @@ class ViewMasks(Dataset):
     `(1, h, w)` of the base view and `has_mask` (1., or 0. with an empty mask when `missing="skip"` and the source has no
     mask for that image) and, with `student` and a `student_matrix` in the sample, `student_mask` of the student view
     (before occlusion: the released code's frame), from `source(record.image_path)` (e.g. `FolderMasks()`), at
-    `mask_size` (default the heatmap size)."""
+    `mask_size` (default the heatmap size). Keys: `pipeline.Sample`."""
     def __init__(self, dataset, source: MaskSource, mask_size=None, student: bool = True, missing: str = "raise"):
         if missing not in ("raise", "skip"): raise ValueError(f"missing: 'raise' or 'skip', got {missing!r}")
         if not hasattr(dataset, "records"): raise ValueError("dataset: expected a pipeline dataset with `records` (e.g. MeanTeacherViews)")

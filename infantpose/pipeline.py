@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from .skeletons import get_skeleton
 # %% auto #0
 __all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'half_body_box', 'load_image', 'warp_crop', 'one_thread',
            'TopDownDataset', 'ResizePadDataset', 'view_to_heatmap', 'mean_teacher_sample', 'MeanTeacherViews',
-           'PairedDataset']
+           'PairedDataset', 'Sample']
 
 # %% ../nbs/05a_pipeline.ipynb #bd8d92d0
 @dataclass
@@ -305,3 +306,35 @@ class PairedDataset(Dataset):
 
     def __len__(self): return len(self.source)
     def __getitem__(self, i: int) -> dict: return {"source": self.source[i], "target": self.target[int(self._perm[i])]}
+
+# %% ../nbs/05a_pipeline.ipynb #b034e3bb
+class Sample(TypedDict, total=False):
+    "The keys of a sample: `K` keypoints, a crop `(W, H)` with heatmaps `(w, h)`; tensors float32 unless said."
+    image: torch.Tensor              # (3, H, W) in [0, 1], RGB
+    heatmaps: torch.Tensor           # (K, h, w) target heatmaps
+    weights: torch.Tensor            # (K,) loss weight per joint
+    keypoints: torch.Tensor          # (K, 2) (x, y) crop px
+    visible: torch.Tensor            # (K,) uint8 COCO flags
+    matrix: torch.Tensor             # (3, 3) original image px -> crop px
+    image_id: torch.Tensor           # () int64
+    ann_id: torch.Tensor             # () int64
+    box: torch.Tensor                # (4,) [x, y, w, h] original px
+    is_synthetic: torch.Tensor       # () int64: 1 rendered, 0 real
+    index: torch.Tensor              # () int64, the dataset index
+    student_image: torch.Tensor      # (3, H, W) MeanTeacherViews: the student view
+    student_matrix: torch.Tensor     # (3, 3) base px -> student px
+    student_matrix_hm: torch.Tensor  # (3, 3) the same in heatmap px
+    student_keypoints: torch.Tensor  # (K, 2) student px; also student_heatmaps (K, h, w), student_weights (K,)
+    student_heatmaps: torch.Tensor
+    student_weights: torch.Tensor
+    teacher_image: torch.Tensor      # (k, 3, H, W) the k teacher views; teacher_* as student_* with a leading k
+    teacher_matrix: torch.Tensor
+    teacher_matrix_hm: torch.Tensor
+    teacher_keypoints: torch.Tensor
+    teacher_heatmaps: torch.Tensor
+    teacher_weights: torch.Tensor
+    mask: torch.Tensor               # (1, h, w) in [0, 1] person mask of the view (PersonMaskDataset, ViewMasks)
+    has_mask: torch.Tensor           # () 1. with a mask, 0. without (ViewMasks, missing="skip")
+    student_mask: torch.Tensor       # (1, h, w) person mask of the student view (ViewMasks)
+    keypoints_norm: torch.Tensor     # (K, 2) grid_sample coordinates in [-1, 1], jittered (PersonMaskDataset)
+    visible_in: torch.Tensor         # (K,) 0 / 1, the joints Kp2Seg's generator sees (PersonMaskDataset)
