@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 from .codecs import decode_argmax, decode_soft_argmax
 from .geometry import apply_affine, check_size, hflip, resize_matrix
 from .pipeline import draw_augment, warp_crop
-from .train import Hooks, TrainConfig, fit, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .train import Hooks, TrainConfig, fit
 
 # %% auto #0
 __all__ = ['KP2SEG_SCHEDULES', 'VOC_PERSON', 'normalize_keypoints', 'denormalize_keypoints', 'pixels_to_grid', 'grid_to_pixels',
@@ -248,7 +249,7 @@ def visibility_loss(student_heatmaps: torch.Tensor, target_mask: torch.Tensor, g
 
 # %% ../nbs/12_kp2seg.ipynb #6a939b49
 def save_kp2seg(path, generator: Kp2SegGenerator, **meta) -> Path:
-    "Save `generator` as `{'model', 'config', 'meta'}` with `train.save_checkpoint` (atomic; plain values and tensors)."
+    "Save `generator` as `{'model', 'config', 'meta'}` with `checkpoint.save_checkpoint` (atomic; plain values and tensors)."
     save_checkpoint({"model": generator.state_dict(), "config": generator.config(), "meta": dict(meta)}, path)
     return Path(path)
 

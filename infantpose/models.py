@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import PoseHRNet, PoseMobileNetV2, hrnet_config, load_imagenet_mobilenetv2, load_published
-from .train import save_checkpoint
+from .checkpoint import save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'efficientnet_lite0', 'UpBlock', 'EffNetLitePose', 'resnet_backbone',
@@ -210,7 +210,7 @@ def model_convention(model: nn.Module) -> str:
 def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", input_size=(192, 256), convention: str | None = None,
                **extra) -> Path:
     """Write `model`'s weights and its `ModelMeta` (`name` for `build_model`, skeleton, input size (W, H), crop `convention`,
-    default: `model_convention(model)`; `extra` plain values) with `train.save_checkpoint` (atomic)."""
+    default: `model_convention(model)`; `extra` plain values) with `checkpoint.save_checkpoint` (atomic)."""
     path = Path(path)
     meta = ModelMeta(name, skeleton, len(get_skeleton(skeleton).names), list(input_size),
                      check_convention(convention or model_convention(model)), extra=extra)

@@ -15,7 +15,8 @@ from torch import nn
 
 from .prior import PoseNDF, SavedPrior, _as_pose, _step_generator
 from .skeletons import get_skeleton
-from .train import Hooks, TensorDataset, TrainConfig, fit, load_checkpoint
+from .checkpoint import load_checkpoint
+from .train import Hooks, TensorDataset, TrainConfig, fit
 
 # %% auto #0
 __all__ = ['PRIORS', 'center_and_scale_pose', 'PoseVAE', 'PosePrior', 'build_prior', 'load_prior']

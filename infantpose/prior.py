@@ -22,7 +22,8 @@ from torch import nn
 
 from .paths import require, shared_data_dir
 from .skeletons import conversion, get_skeleton
-from .train import Hooks, TensorDataset, TrainConfig, fit, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .train import Hooks, TensorDataset, TrainConfig, fit
 
 # %% auto #0
 __all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'NDF_STAGES', 'prior_joint_map', 'bone_directions',
@@ -129,7 +130,7 @@ def map_legacy_state_dict(state_dict: dict) -> dict:
 
 # %% ../nbs/11_prior.ipynb #6ea5ba73
 class SavedPrior:
-    "Save / load for the priors: `{kind, config, model}` through `train.save_checkpoint` / `load_checkpoint`."
+    "Save / load for the priors: `{kind, config, model}` through `checkpoint.save_checkpoint` / `load_checkpoint`."
     def save(self, path) -> None:
         save_checkpoint({"kind": self.kind, "config": self.config, "model": self.state_dict()}, path)
 
