@@ -17,7 +17,7 @@ from torch.utils.data import Sampler
 
 from .evalpose import evalpose
 from .metrics import bootstrap_ci, pck_hits
-from .prior import PoseVAE, normalize_pose
+from .pose_vae import PoseVAE, center_and_scale_pose
 from .skeletons import get_skeleton
 
 # %% auto #0
@@ -98,7 +98,7 @@ def assign_bins(scores, edges) -> np.ndarray:
 # %% ../nbs/14_sampling.ipynb #fc2dc4b6
 def pose_variation(keypoints, visible=None) -> np.ndarray:
     "(N,) RMS distance over labelled joints of each normalised pose (N, K, 2) from the set's mean normalised pose."
-    pose, m, _, _ = normalize_pose(np.asarray(keypoints, dtype=np.float32), visible)
+    pose, m, _, _ = center_and_scale_pose(np.asarray(keypoints, dtype=np.float32), visible)
     pose, m = pose.numpy(), m.numpy()
     mean = (pose * m[..., None]).sum(0) / np.maximum(m.sum(0), 1)[:, None]
     return np.sqrt((((pose - mean) ** 2).sum(-1) * m).sum(1) / np.maximum(m.sum(1), 1))
@@ -107,7 +107,7 @@ def pose_variation(keypoints, visible=None) -> np.ndarray:
 def bin_correlation(keypoints, bins, k: int, visible=None, per_bin: int = 50, rng: np.random.Generator | None = None) -> np.ndarray:
     "(k, k) mean Pearson correlation between the normalised pose vectors of samples of bin i and of bin j (up to `per_bin` each)."
     rng = rng if rng is not None else np.random.default_rng(0)
-    pose = normalize_pose(np.asarray(keypoints, dtype=np.float32), visible)[0].flatten(1).numpy()
+    pose = center_and_scale_pose(np.asarray(keypoints, dtype=np.float32), visible)[0].flatten(1).numpy()
     z = (pose - pose.mean(1, keepdims=True)) / np.maximum(pose.std(1, keepdims=True), 1e-8)
     pick = [rng.permutation(np.flatnonzero(bins == b))[:per_bin] for b in range(k)]
     C = np.full((k, k), np.nan)
