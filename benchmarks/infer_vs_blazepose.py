@@ -5,7 +5,7 @@ Both start from the decoded image in memory and the person's ground-truth box (f
 left out) and end with keypoints in image pixels:
 - ours, as `evaluate.predict_topdown` does it for one person: crop matrix (`geometry.box_to_center_size`, padding 1.25,
   `crop_matrix`), `pipeline.warp_crop`, the network (channels-last, eval, `inference_mode`, in fp32 or under the engine's
-  bf16 `autocast`), optionally the flipped image too (`--flip`, `predict_topdown`'s default; merged by
+  bf16 `autocast`; with `--compile` also `torch.compile`d with inductor's weight freezing), optionally the flipped image too (`--flip`, `predict_topdown`'s default; merged by
   `codecs.merge_flip`), DARK decoding (`HeatmapCodec.decode`) and the inverse crop matrix; batch 1 (one person);
 - BlazePose, as `baselines/blazepose.py` does it: the square crop of the enlarged box, `Pose.process` (person detector +
   "full" landmark model, static image mode), landmarks -> COCO-17 in image pixels. It runs in `.venv-baseline`
@@ -15,7 +15,7 @@ Weights do not change the time: ours is built with random weights. Each image ru
 warm-up pass over all images; per image the median is taken, and the table shows the mean over images. Our variants
 are timed interleaved (image by image) so their ratios share the machine's load.
 
-    python benchmarks/infer_vs_blazepose.py [--n 20] [--repeats 3] [--threads 1 2] [--flip]
+    python benchmarks/infer_vs_blazepose.py [--n 20] [--repeats 3] [--threads 1 2] [--flip] [--compile]
 """
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timed passes over the images (after one warm-up pass)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads / BlazePose CPUs")
     ap.add_argument("--flip", action="store_true", help="also run ours with flip test (predict_topdown's default)")
+    ap.add_argument("--compile", action="store_true",
+                    help="also run ours through torch.compile (inductor, weight freezing; compiled in the warm-up pass)")
     ap.add_argument("--blazepose-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.blazepose_worker: return blazepose_worker()
@@ -97,30 +99,46 @@ def main():
     flip_index = get_skeleton("coco17").flip_index
     bf16 = resolve_precision("bf16", "cpu")
 
-    def ours(img, box, precision, flip):
+    nets = {False: model}
+    if args.compile:
+        torch._inductor.config.freezing = True                                  # inductor's CPU inference path
+        nets[True] = torch.compile(model, dynamic=False)
+
+    def ours(img, box, precision, flip, stages=None, compiled=False):
+        net = nets[compiled]
+        t0 = time.perf_counter()
         center, wh = geometry.box_to_center_size(box, size[0] / size[1], 1.25)
         M = geometry.crop_matrix(center, wh, size)
         x = warp_crop(img, M, size)[None].contiguous(memory_format=torch.channels_last)
+        t1 = time.perf_counter()
         with torch.inference_mode(), autocast("cpu", precision):
-            hm = model(x).float()
-            if flip: hm = codecs.merge_flip(hm, model(x.flip(-1)).float(), flip_index)
+            hm = net(x).float()
+            if flip: hm = codecs.merge_flip(hm, net(x.flip(-1)).float(), flip_index)
+        t2 = time.perf_counter()
         kp, score = codec.decode(hm, method="dark")
-        return geometry.apply_affine(geometry.invert(M), kp[0].double().numpy()), score
+        out = geometry.apply_affine(geometry.invert(M), kp[0].double().numpy()), score
+        if stages is not None:
+            for k, v in zip(("crop", "network", "decode"), (t1 - t0, t2 - t1, time.perf_counter() - t2)): stages[k].append(1000 * v)
+        return out
 
-    variants = [("fp32", False), (bf16, False)] + ([("fp32", True), (bf16, True)] if args.flip else [])
-    name = lambda p, f: f"ours {p}" + (" + flip" if f else "")
+    variants = [("fp32", False, False), (bf16, False, False)] + ([("fp32", True, False), (bf16, True, False)] if args.flip else []) \
+        + ([("fp32", False, True), (bf16, False, True)] if args.compile else [])
+    name = lambda p, f, c: f"ours {'compiled ' if c else ''}{p}" + (" + flip" if f else "")
     load0 = os.getloadavg()[0]
-    rows = {}
+    rows, split = {}, {}
     for th in args.threads:
         torch.set_num_threads(th)
         for img, r in zip(images, recs):                                         # warm-up pass
-            for p, f in variants: ours(img, r.box, p, f)
-        ms = {name(p, f): [[] for _ in recs] for p, f in variants}
+            for p, f, c in variants: ours(img, r.box, p, f, compiled=c)                   # (compiles the first time)
+        ms = {name(*v): [[] for _ in recs] for v in variants}
+        stages = {name(*v): {"crop": [], "network": [], "decode": []} for v in variants}
         for _ in range(args.repeats):
             for i, (img, r) in enumerate(zip(images, recs)):
-                for p, f in variants:
-                    t = time.perf_counter(); ours(img, r.box, p, f); ms[name(p, f)][i].append(1000 * (time.perf_counter() - t))
+                for p, f, c in variants:
+                    t = time.perf_counter(); ours(img, r.box, p, f, stages[name(p, f, c)], c)
+                    ms[name(p, f, c)][i].append(1000 * (time.perf_counter() - t))
         for k, v in ms.items(): rows[(k, th)] = float(np.mean([statistics.median(x) for x in v]))
+        for k, st in stages.items(): split[(k, th)] = {s: float(np.median(v)) for s, v in st.items()}
         cpus = sorted(os.sched_getaffinity(0))[:th]
         bp = run_blazepose([[str(r.image_path), [float(v) for v in r.box]] for r in recs], args.repeats, cpus)
         if bp:
@@ -139,6 +157,8 @@ def main():
             line += f" {v:10.1f} {(f'{v / b:.2f}' if b else '-'):>11s}" if v is not None else f" {'-':>10s} {'-':>11s}"
         print(line)
     print("ms: mean over people of the per-person median; 'x BlazePose': time relative to BlazePose (< 1: ours is faster).")
+    print("ours by stage (median ms): " + "; ".join(f"{k} {th} thr: " + ", ".join(f"{s} {v:.1f}" for s, v in st.items())
+                                                   for (k, th), st in split.items()))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ An operator event is put in a group by its name and, for convolutions, by its we
 the inclusive time of a grouped event is counted once (its children are not looked at again). Profiling slows small
 operators, so the profiled step is longer than the plain one (both printed).
 
-    python benchmarks/profile_step.py [--threads 1] [--batch 16] [--precisions fp32 bf16] [--top 0]
+    python benchmarks/profile_step.py [--threads 1] [--batch 16] [--precisions fp32 bf16 bf16-dw32] [--top 0]
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from infantpose.config import autocast, resolve_precision
 from infantpose.losses import JointsMSELoss
 from infantpose.models import build_model
+from train_speed import fp32_depthwise                                      # benchmarks/ is on sys.path when run as a script
 
 GROUPS = ("depthwise conv", "pointwise conv", "head conv", "head upsample", "BN", "activations", "loss", "optimizer",
           "data", "casts", "other")
@@ -115,6 +116,7 @@ def run(precision: str, batch: int, warmup: int, steps: int, top: int) -> tuple[
     torch.manual_seed(0)
     model = build_model("effnet_lite0", pretrained=False).to(memory_format=torch.channels_last).train()
     shapes = conv_groups(model)
+    if precision == "bf16-dw32": fp32_depthwise(model); precision = resolve_precision("bf16", "cpu")
     opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-4), JointsMSELoss()
     batches, src = make_batches(batch, warmup + 2 * steps)
 
@@ -149,31 +151,33 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=2, help="unprofiled steps first")
     ap.add_argument("--steps", type=int, default=2, help="profiled steps (the table is their mean)")
-    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "bf16-dw32"], choices=["fp32", "bf16", "bf16-dw32"],
+                    help="bf16-dw32: bf16 autocast with the depthwise convolutions kept in fp32 (train_speed.Fp32Depthwise)")
     ap.add_argument("--top", type=int, default=0, help="also print the profiler's top-N operator table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     res = {}
-    for p in args.precisions: res[p] = run(resolve_precision(p, "cpu"), args.batch, args.warmup, args.steps, args.top)
+    for p in args.precisions: res[p] = run(p if p == "bf16-dw32" else resolve_precision(p, "cpu"), args.batch, args.warmup,
+                                           args.steps, args.top)
     src = next(iter(res.values()))[3]
     print(f"EfficientNet-Lite0 training step, batch {args.batch}, 192x256, channels-last, {args.threads} thread(s), "
           f"torch {torch.__version__}; data: {src}; load average {os.getloadavg()[0]:.1f}")
-    head = f"{'group':16s}" + "".join(f" {p + ' s':>9s} {'%':>5s}" for p in res)
-    if len(res) == 2: head += f" {'bf16/fp32':>9s}"
+    others = [p for p in res if p != "fp32"] if "fp32" in res else []
+    head = f"{'group':16s}" + "".join(f" {p + ' s':>13s} {'%':>5s}" for p in res) + "".join(f" {p + '/fp32':>14s}" for p in others)
     print(head); print("-" * len(head))
     totals = {p: sum(r[0].values()) for p, r in res.items()}
     for g in GROUPS:
-        line = f"{g:16s}" + "".join(f" {r[0].get(g, 0):9.3f} {100 * r[0].get(g, 0) / totals[p]:5.1f}" for p, r in res.items())
-        if len(res) == 2:
-            a, b = (res[p][0].get(g, 0) for p in ("fp32", "bf16"))
-            line += f" {b / a:9.2f}" if a > 0 else f" {'':9s}"
+        line = f"{g:16s}" + "".join(f" {r[0].get(g, 0):13.3f} {100 * r[0].get(g, 0) / totals[p]:5.1f}" for p, r in res.items())
+        for p in others:
+            a, b = res["fp32"][0].get(g, 0), res[p][0].get(g, 0)
+            line += f" {b / a:14.2f}" if a > 0 else f" {'':14s}"
         print(line)
     print("-" * len(head))
-    print(f"{'profiled step':16s}" + "".join(f" {totals[p]:9.3f} {100:5.0f}" for p in res)
-          + (f" {totals['bf16'] / totals['fp32']:9.2f}" if len(res) == 2 else ""))
-    print(f"{'plain step':16s}" + "".join(f" {r[1]:9.3f} {'':5s}" for r in res.values())
-          + (f" {res['bf16'][1] / res['fp32'][1]:9.2f}" if len(res) == 2 else ""))
+    print(f"{'profiled step':16s}" + "".join(f" {totals[p]:13.3f} {100:5.0f}" for p in res)
+          + "".join(f" {totals[p] / totals['fp32']:14.2f}" for p in others))
+    print(f"{'plain step':16s}" + "".join(f" {r[1]:13.3f} {'':5s}" for r in res.values())
+          + "".join(f" {res[p][1] / res['fp32'][1]:14.2f}" for p in others))
     print("seconds per step; 'profiled step' sums the groups (profiler overhead included), 'plain step' is timed "
           "without the profiler; img/s = batch / plain step: " + ", ".join(f"{p} {args.batch / r[1]:.1f}" for p, r in res.items()))
 

