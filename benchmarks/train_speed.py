@@ -236,7 +236,7 @@ def main():
 
     print(f"Training step, batch {args.batch}, 192x256, channels-last, {args.threads} thread(s); "
           f"ratios against eager fp32 of the same model")
-    head = (f"{'model':13s} {'variant':14s} {'img/s':>7s} {'x fp32':>7s} {'GFLOP/img':>9s} {'GFLOP/s':>8s} "
+    head = (f"{'model':13s} {'variant':18s} {'img/s':>7s} {'x fp32':>7s} {'GFLOP/img':>9s} {'GFLOP/s':>8s} "
             f"{'%fp32pk':>7s} {'%bf16pk':>7s} {'compile s':>9s} {'break-even':>10s}")
     print(head); print("-" * len(head))
     for r in rows:
@@ -244,18 +244,18 @@ def main():
         for k, v in r["train_img_s"].items():
             gs = r["train_gflop_s"][k] * 1e9
             c, be = r["compile_s"].get(k), r["break_even"].get(k)
-            print(f"{r['model']:13s} {k:14s} {v:7.2f} {v / ref:7.2f} {r['train_gflop_per_img']:9.2f} {gs / 1e9:8.1f} "
+            print(f"{r['model']:13s} {k:18s} {v:7.2f} {v / ref:7.2f} {r['train_gflop_per_img']:9.2f} {gs / 1e9:8.1f} "
                   f"{100 * gs / peaks['fp32']:7.1f} {100 * gs / peaks['bf16']:7.1f} "
                   f"{'' if c is None else f'{c:9.0f}':>9s} {'' if be is None else ('never' if be == float('inf') else f'{be:.0f} steps'):>10s}")
     if any("infer_img_s" in r for r in rows):
         print(f"\nInference (eval, inference_mode), 192x256, channels-last, {args.threads} thread(s): img/s and x eager fp32")
-        head = f"{'model':13s} {'variant':14s} {'b1 img/s':>8s} {'x':>5s} {'b32 img/s':>9s} {'x':>5s} {'GFLOP/img':>9s} {'b32 %bf16pk':>11s}"
+        head = f"{'model':13s} {'variant':18s} {'b1 img/s':>8s} {'x':>5s} {'b32 img/s':>9s} {'x':>5s} {'GFLOP/img':>9s} {'b32 %bf16pk':>11s}"
         print(head); print("-" * len(head))
         for r in rows:
             if "infer_img_s" not in r: continue
             i1, i32 = r["infer_img_s"][1], r["infer_img_s"][32]
             for k in i1:
-                print(f"{r['model']:13s} {k:14s} {i1[k]:8.1f} {i1[k] / i1['fp32']:5.2f} {i32[k]:9.1f} "
+                print(f"{r['model']:13s} {k:18s} {i1[k]:8.1f} {i1[k] / i1['fp32']:5.2f} {i32[k]:9.1f} "
                       f"{i32[k] / i32['fp32']:5.2f} {r['infer_gflop_per_img']:9.2f} "
                       f"{100 * i32[k] * r['infer_gflop_per_img'] * 1e9 / peaks['bf16']:11.1f}")
             if r["infer_compile_s"]:
