@@ -68,6 +68,7 @@ class AdaINStyle:
     def stylize(self, content: torch.Tensor, style: torch.Tensor, alpha) -> torch.Tensor:
         "Restyle `content (B, 3, H, W)` in [0, 1] with `style (B, 3, H', W')`, strength `alpha` (B,) in [0, 1]."
         m, s = (t.to(content.device) for t in _IMAGENET)
+        self.encoder.to(content.device); self.decoder.to(content.device)     # frozen, not in the engine's model
         f = (lambda x: (x - m) / s) if self.normalize else (lambda x: x)
         fc, fs = self.encoder(f(content)), self.encoder(f(style))
         a = torch.as_tensor(alpha, dtype=fc.dtype, device=fc.device).view(-1, 1, 1, 1)

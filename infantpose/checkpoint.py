@@ -7,7 +7,6 @@ Docs: https://infantpose.github.io/infantpose/checkpoint.html.md"""
 # %% ../nbs/06f_checkpoint.ipynb #208e08f2
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import random
@@ -19,7 +18,7 @@ import torch
 
 # %% auto #0
 __all__ = ['epoch_batches', 'seed_everything', 'seed_worker', 'rng_state', 'set_rng_state', 'save_checkpoint',
-           'remove_stale_temporaries', 'load_checkpoint', 'load_reference_checkpoint']
+           'remove_stale_temporaries', 'load_checkpoint']
 
 # %% ../nbs/06f_checkpoint.ipynb #d8563cc6
 def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
@@ -97,9 +96,3 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     "Load a checkpoint written by this package (`weights_only=True`)."
     if not Path(path).exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
     return torch.load(path, map_location=map_location, weights_only=True)
-
-def load_reference_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    "Load a reference checkpoint (UDAPE, SHIFT) that pickles an `argparse.Namespace`, still with `weights_only=True`."
-    if not Path(path).exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location=map_location, weights_only=True)

@@ -202,7 +202,9 @@ def _add_train(sub):
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="random seed: batch order, augmentation and the initial weights (default 0)")
     p.add_argument("--max-steps-per-epoch", type=_count(1), default=None, help="cap batches per epoch")
-    p.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA only)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], default="fp32",
+                   help="number format of the forward pass: bf16 autocast (CPU or CUDA), fp16 with loss scaling (CUDA), "
+                        "auto = fp16 on CUDA, bf16 on CPUs with bfloat16 instructions (default fp32)")
     p.set_defaults(func=_run_train)
 
 def _cuda() -> bool:
@@ -240,6 +242,7 @@ def train_model(records, out_dir, model_name: str | None = None, init=None, pret
     `train.RunMismatch`; `restart=True` starts afresh."""
     import torch
     from infantpose import models, train
+    from infantpose.distributed import is_main_process
     from infantpose.pipeline import TopDownDataset, AugmentConfig
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.get("seed", 0))                                 # the head's initial weights follow --seed
@@ -251,7 +254,7 @@ def train_model(records, out_dir, model_name: str | None = None, init=None, pret
             model_name = meta["name"]
         else: model_name = model_name or "effnet_lite0"; model = models.build_model(model_name, 17, pretrained=pretrained)
     out = Path(out_dir)
-    if train.is_main_process():
+    if is_main_process():
         _writable_dir(out, "--out")
         weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
         _check_space(out, 6 * weights, f"the checkpoints and model of this run")   # last.pt (weights + Adam), its temporary, model.pt
@@ -260,12 +263,12 @@ def train_model(records, out_dir, model_name: str | None = None, init=None, pret
     model.train()
     ds = TopDownDataset(records, input_size=input_size, heatmap_size=models.heatmap_size(model, input_size),
                         augment=AugmentConfig() if augment else None,
-                        seed=config.get("seed", 0))
+                        seed=config.get("seed", 0), convention=models.model_convention(model))
     cfg = train.TrainConfig(out_dir=str(out_dir), channels_last=True, warmup_steps=config.pop("warmup_steps", 50), **config)
     hooks = train.fine_tune(model, freeze) if freeze else train.source_only()
     try: train.fit(model, ds, cfg, hooks=hooks, resume=not restart, fingerprint=fingerprint)   # under torchrun: one process per GPU
     except train.RunMismatch as e: raise train.RunMismatch(f"{e} (infantpose train: --restart starts it afresh here)") from None
-    if train.is_main_process(): models.save_model(out / "model.pt", model, model_name, input_size=input_size)
+    if is_main_process(): models.save_model(out / "model.pt", model, model_name, input_size=input_size)
     return model
 
 def _run_train(args) -> int:
@@ -274,12 +277,12 @@ def _run_train(args) -> int:
     fp = run_fingerprint(args.ann, recs, args.split, model, args.init, args.input_size, "coco17", args.lr, args.schedule,
                          args.epochs)
     print(f"training on {len(recs)} annotated people from {args.ann}" + (f" (split {args.split})" if args.split else ""))
-    from infantpose.train import distributed_run, is_main_process
+    from infantpose.distributed import distributed_run, is_main_process
     with distributed_run():
         train_model(recs, args.out, args.model, args.init, not args.no_pretrained, args.freeze, args.input_size, not args.no_augment,
                     fingerprint=fp, restart=args.restart, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     schedule=args.schedule, workers=args.workers, device=args.device, seed=args.seed,
-                    max_steps_per_epoch=args.max_steps_per_epoch, precision="fp16" if args.amp else "fp32", warmup_steps=args.warmup_steps)
+                    max_steps_per_epoch=args.max_steps_per_epoch, precision=args.precision, warmup_steps=args.warmup_steps)
         if is_main_process(): print(f"model written to {args.out / 'model.pt'}")
     return 0
 
@@ -409,9 +412,9 @@ def predict_images(model, meta: dict, paths, boxes: list | None = None, flip: bo
             recs.append(Record(Path(path), i, len(recs), np.zeros((17, 2), np.float32), np.zeros(17, np.uint8),
                                np.asarray(box, np.float32), width=W, height=H))
     from infantpose.pipeline import TopDownDataset
-    from infantpose.models import heatmap_size
+    from infantpose.models import heatmap_size, model_convention
     size = tuple(meta["input_size"])
-    ds = TopDownDataset(recs, input_size=size, heatmap_size=heatmap_size(model, size))
+    ds = TopDownDataset(recs, input_size=size, heatmap_size=heatmap_size(model, size), convention=model_convention(model))
     return recs, evaluate.predict_topdown(model, ds, batch_size=8, flip=flip, device=device, progress=len(recs) > 8)
 
 def _run_predict(args) -> int:

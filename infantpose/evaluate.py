@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import codecs, coco, geometry, metrics
+from .config import autocast, resolve_precision
 from .evalpose import evalpose
 from .skeletons import get_skeleton
 
@@ -47,9 +48,11 @@ def _model_forward(model):
 
 @torch.no_grad()
 def predict_topdown(model, dataset, batch_size: int = 32, flip: bool = True, decode: str = "dark", device="cpu",
-                    workers: int = 0, progress: bool = True, forward=None) -> Predictions:
+                    workers: int = 0, progress: bool = True, forward=None, precision: str = "fp32") -> Predictions:
     """Run `model` on every sample of a top-down `dataset` and return keypoints in original image pixels.
-    `forward(batch) -> heatmaps (B, K, h, w)` replaces `model(batch['image'])` when given (e.g. an oracle)."""
+    `forward(batch) -> heatmaps (B, K, h, w)` replaces `model(batch['image'])` when given (e.g. an oracle);
+    `precision` (`config.PRECISIONS`): the forward pass's number format (bf16 runs on CPUs too)."""
+    precision = resolve_precision(precision, device)
     forward = forward or _model_forward(model)
     convention = getattr(dataset, "convention", "pixel_center")
     if model is not None and getattr(model, "crop_convention", convention) != convention:
@@ -61,10 +64,11 @@ def predict_topdown(model, dataset, batch_size: int = 32, flip: bool = True, dec
     ids, anns, kps, scs = [], [], [], []
     codec = None
     for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
+        ids.append(np.asarray(batch["image_id"])); anns.append(np.asarray(batch["ann_id"]))   # (before the device)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        heatmaps = forward(batch).float()
+        with autocast(device, precision): heatmaps = forward(batch).float()
         if flip:
-            flipped = forward({**batch, "image": batch["image"].flip(-1)}).float()
+            with autocast(device, precision): flipped = forward({**batch, "image": batch["image"].flip(-1)}).float()
             heatmaps = codecs.merge_flip(heatmaps, flipped, flip_index)
         heatmaps = heatmaps.cpu()
         if codec is None:
@@ -74,7 +78,6 @@ def predict_topdown(model, dataset, batch_size: int = 32, flip: bool = True, dec
         to_original = geometry.invert(batch["matrix"].double().cpu())
         kps.append(geometry.apply_affine(to_original, kp_input.double()).numpy())
         scs.append(score.numpy())
-        ids.append(np.asarray(batch["image_id"])); anns.append(np.asarray(batch["ann_id"]))
     if not kps: raise ValueError("dataset: no samples to predict")
     return Predictions(np.concatenate(ids), np.concatenate(anns), np.concatenate(kps), np.concatenate(scs))
 

@@ -176,7 +176,7 @@ KP2SEG_SCHEDULES = {
     "tiny": dict(ngf=16, config=dict(epochs=20, batch_size=8, lr=3e-3, schedule="constant")),
     "cpu": dict(ngf=32, config=dict(epochs=30, batch_size=32, lr=2e-3, schedule="cosine")),
     "gpu": dict(ngf=64, config=dict(epochs=30, batch_size=32, lr=3e-4, schedule="multistep", milestones=(20, 25),
-                                   max_steps_per_epoch=500, device="cuda", workers=4, amp=True)),
+                                   max_steps_per_epoch=500, device="cuda", workers=4, precision="fp16")),
 }
 
 def kp2seg_step(state, batch: dict) -> dict:
@@ -207,7 +207,8 @@ def evaluate_generator(generator: Kp2SegGenerator, dataset: PersonMaskDataset, b
     ious, losses = [], []
     for i in range(0, len(dataset), batch_size):
         b = [dataset[j] for j in range(i, min(i + batch_size, len(dataset)))]
-        kp, v, m = (torch.stack([s[k] for s in b]) for k in ("keypoints_norm", "visible_in", "mask"))
+        dev = next(generator.parameters()).device
+        kp, v, m = (torch.stack([s[k] for s in b]).to(dev) for k in ("keypoints_norm", "visible_in", "mask"))
         logits = generator(kp, v, size=(m.shape[-1], m.shape[-2]))
         ious.append(mask_iou(logits, m)); losses.append(bce_dice_loss(logits, m) * len(b))
     return dict(iou=float(torch.cat(ious).mean()), loss=float(sum(losses) / len(dataset)))

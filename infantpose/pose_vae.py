@@ -56,6 +56,8 @@ class PoseVAE(SavedPrior, nn.Module):
     def encode(self, keypoints, visible=None):
         "Posterior mean and log-variance (B, latent), the normalised pose (B, K, 2) and its mask (B, K)."
         pose, m, _, _ = center_and_scale_pose(*_as_pose(keypoints, visible, self.K))
+        dev = next(self.parameters()).device                                    # poses arrive as numpy or CPU tensors
+        pose, m = pose.to(dev), m.to(dev)
         mu, logvar = self.encoder(torch.cat([pose.flatten(1), m], -1)).chunk(2, -1)
         return mu, logvar.clamp(-10, 10), pose, m
 

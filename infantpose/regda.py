@@ -132,7 +132,7 @@ def regda(model: RegDANet, config: RegDAConfig | None = None, batches=None) -> H
                 {"params": net.head.parameters(), "name": "head"}, {"params": net.adv_head.parameters(), "name": "adv_head"}]
 
     def on_batch(state, batch):
-        if state.scaler is not None: raise ValueError("regda: AMP is not supported (set TrainConfig.amp=False)")
+        if state.scaler is not None: raise ValueError("regda: fp16 with loss scaling is not supported (use precision 'fp32' or 'bf16')")
         net, dev, coeff = state.model, state.device, state.raw_model.grl.coeff
         src, tgt = batch["source"], batch["target"]
         ys_gt, ws = src["heatmaps"].to(dev), src["weights"].to(dev)

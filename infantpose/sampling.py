@@ -77,7 +77,7 @@ def difficulty_scores(vae: PoseVAE, keypoints, visible=None, batch_size: int = 4
     kp = np.asarray(keypoints, dtype=np.float32)
     vis = np.full(kp.shape[:2], 2) if visible is None else np.asarray(visible)
     if len(kp) == 0: return np.zeros(0, np.float32)
-    return np.concatenate([vae.reconstruction_error(kp[i:i + batch_size], vis[i:i + batch_size]).numpy()
+    return np.concatenate([vae.reconstruction_error(kp[i:i + batch_size], vis[i:i + batch_size]).cpu().numpy()
                            for i in range(0, len(kp), batch_size)])
 
 # %% ../nbs/14_sampling.ipynb #62c0af5d

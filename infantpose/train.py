@@ -19,12 +19,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from .checkpoint import (epoch_batches, load_checkpoint, load_reference_checkpoint, remove_stale_temporaries,
-                                   rng_state, save_checkpoint, seed_everything, seed_worker, set_rng_state)
+from .checkpoint import (epoch_batches, load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint,
+                                   seed_everything, seed_worker, set_rng_state)
 from .config import TrainConfig, autocast, make_optimizer, make_scheduler, resolve_precision
 from .ema import EMA
-from .distributed import (all_reduce_mean, broadcast_state, distributed_run, is_distributed, is_main_process,
-                                    prepare_model, setup_distributed, shard_batches, unwrap)
+from .distributed import (all_reduce_mean, broadcast_state, is_distributed, prepare_model, setup_distributed,
+                                    shard_batches, unwrap)
 from .losses import JointsMSELoss
 from .runlog import LossMeter, RunLogger
 
