@@ -1,7 +1,7 @@
 """Batched DARK decoding (`infantpose.codecs.decode_dark`) against a per-joint numpy loop.
 
-The reference loop follows the recipe of DarkPose's `get_final_preds` as described in
-reference-methods.md section 6.1 (written from that description, not copied): argmax on the raw maps,
+The reference loop follows the recipe of DarkPose's `get_final_preds` (Zhang et al. 2020), written in our own words
+from its description: argmax on the raw maps,
 then for every joint a zero-padded 11x11 Gaussian blur (sigma 2) rescaled to the original maximum,
 log of the clamped map, and a Taylor step with step-2 second differences under the 2-pixel border rule.
 

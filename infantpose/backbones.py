@@ -19,7 +19,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from .geometry import check_convention
-from .paths import repo_root, require
+from .paths import data_dir, require
 
 # %% auto #0
 __all__ = ['FIDIP_CLASSIFIERS', 'LINEAGES', 'manifest_dir', 'load_manifest', 'state_entries', 'manifest_diff', 'hrnet_config',
@@ -30,13 +30,13 @@ __all__ = ['FIDIP_CLASSIFIERS', 'LINEAGES', 'manifest_dir', 'load_manifest', 'st
 
 # %% ../nbs/06a_backbones.ipynb #fe4c0d8f
 def manifest_dir() -> Path:
-    "The reference state-dict manifests: `$INFANTPOSE_MANIFESTS`, else the `shared/docs/reference-state-dicts` folder beside the checkout."
-    return Path(os.environ.get("INFANTPOSE_MANIFESTS", repo_root().parent / "shared" / "docs" / "reference-state-dicts"))
+    "The reference state-dict manifests (names and shapes only): `$INFANTPOSE_MANIFESTS`, else the repository's `data/reference_state_dicts`."
+    return Path(os.environ.get("INFANTPOSE_MANIFESTS", data_dir() / "reference_state_dicts"))
 
 def load_manifest(name: str) -> dict:
     "The manifest `name` (file stem, e.g. `darkpose_pose_hrnet_w32_256x192`): its json with `entries` = [(name, shape)]."
     path = require(manifest_dir() / f"{Path(name).stem}.json", f"reference state-dict manifest {name!r}",
-                   "set $INFANTPOSE_MANIFESTS to the folder of the reference-state-dicts jsons")
+                   "set $INFANTPOSE_MANIFESTS to a folder of manifest jsons")
     m = json.loads(path.read_text())
     m["entries"] = [(n, tuple(s)) for n, s, _ in m["state_dict"]]
     return m
