@@ -49,7 +49,7 @@ def _syrip_poses(part: str, split: str | None) -> PoseSet:
     return PoseSet(kp, vis, "coco17", [int(i) for i in ids])
 
 def _minirgbd_poses(split) -> PoseSet:
-    from infantpose.datasets import MINIRGBD_SPLITS, read_minirgbd_csv
+    from infantpose.readers import MINIRGBD_SPLITS, read_minirgbd_csv
     seqs = MINIRGBD_SPLITS["prior" if split is None else split] if isinstance(split, (str, type(None))) else list(split)
     recs = [r for s in seqs for r in read_minirgbd_csv(_infant_pose_dir() / "minirgbd_2d" / f"result_pz1{int(s):02d}.csv",
                                                          skeleton="minirgbd14", check_images=False)]
