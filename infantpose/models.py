@@ -18,8 +18,9 @@ from .backbones import PoseHRNet, PoseMobileNetV2, hrnet_config, load_imagenet_m
 from .checkpoint import save_checkpoint
 
 # %% auto #0
-__all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'efficientnet_lite0', 'UpBlock', 'EffNetLitePose', 'resnet_backbone',
-           'SimpleBaseline', 'build_model', 'ModelMeta', 'model_convention', 'save_model', 'load_model', 'heatmap_size']
+__all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'efficientnet_lite0', 'keep_depthwise_fp32', 'UpBlock', 'EffNetLitePose',
+           'resnet_backbone', 'SimpleBaseline', 'build_model', 'ModelMeta', 'model_convention', 'save_model',
+           'load_model', 'heatmap_size']
 
 # %% ../nbs/06_models.ipynb #549aa5f6
 def efficientnet_lite0(pretrained: bool = True, keep_classifier: bool = False, drop_connect_rate: float = 0.0) -> nn.Module:
@@ -46,6 +47,28 @@ def _effnet_taps(net: nn.Module) -> tuple[list[int], list[int]]:
         last[stride], chans[stride] = i, block._bn2.num_features
     return [last[s] for s in (4, 8, 16)], [chans[s] for s in (4, 8, 16)]
 
+# %% ../nbs/06_models.ipynb #3f75ab09
+_FP32_CLASSES = {}
+
+def _fp32_depthwise_class(cls: type) -> type:
+    "A subclass of the convolution class `cls` that leaves CPU autocast in training mode (cached per class)."
+    if cls not in _FP32_CLASSES:
+        def forward(self, x):
+            if self.training and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+                with torch.autocast("cpu", enabled=False): return cls.forward(self, x.float()).to(x.dtype)
+            return cls.forward(self, x)
+        _FP32_CLASSES[cls] = type(f"Fp32{cls.__name__}", (cls,), {"forward": forward})
+    return _FP32_CLASSES[cls]
+
+def keep_depthwise_fp32(model: nn.Module) -> int:
+    "Make every depthwise convolution of `model` (groups == in_channels > 1) run in float32 under CPU autocast training; returns how many."
+    n = 0
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels and m.__class__ not in _FP32_CLASSES.values():
+            m.__class__ = _fp32_depthwise_class(m.__class__); n += 1
+    return n
+
+
 # %% ../nbs/06_models.ipynb #8f2c9eb1
 class UpBlock(nn.Module):
     "Upsample `x` to the size of `skip`, add a 1x1 projection of `skip`, then 3x3 conv + BN + ReLU."
@@ -65,6 +88,7 @@ class EffNetLitePose(nn.Module):
                  drop_connect_rate: float = 0.0):
         super().__init__()
         self.backbone = efficientnet_lite0(pretrained, drop_connect_rate=drop_connect_rate)
+        keep_depthwise_fp32(self.backbone)                                   # bf16 CPU training: see below
         self.taps, tap_ch = _effnet_taps(self.backbone)
         self.feature_channels = self.backbone._bn1.num_features            # 1280
         ins = (self.feature_channels,) + tuple(head_channels[:-1])
