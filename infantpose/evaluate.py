@@ -48,11 +48,14 @@ def _model_forward(model):
 
 @torch.no_grad()
 def predict_topdown(model, dataset, batch_size: int = 32, flip: bool = True, decode: str = "dark", device="cpu",
-                    workers: int = 0, progress: bool = True, forward=None, precision: str = "fp32") -> Predictions:
+                    workers: int = 0, progress: bool = True, forward=None, precision: str = "fp32",
+                    compile: bool = False) -> Predictions:
     """Run `model` on every sample of a top-down `dataset` and return keypoints in original image pixels.
     `forward(batch) -> heatmaps (B, K, h, w)` replaces `model(batch['image'])` when given (e.g. an oracle);
-    `precision` (`config.PRECISIONS`): the forward pass's number format (bf16 runs on CPUs too)."""
+    `precision` (`config.PRECISIONS`): the forward pass's number format (bf16 runs on CPUs too); `compile`: run the model
+    through `torch.compile` (its compile time pays back after about a thousand crops on a CPU: `benchmarks/README.md`)."""
     precision = resolve_precision(precision, device)
+    if compile and forward is None and model is not None: forward = _model_forward(torch.compile(model, dynamic=False))
     forward = forward or _model_forward(model)
     convention = getattr(dataset, "convention", "pixel_center")
     if model is not None and getattr(model, "crop_convention", convention) != convention:
