@@ -42,6 +42,7 @@ class Record:
     height: int = 0
     skeleton: str = "coco17"
 
+# %% ../nbs/05_datasets.ipynb #d5a1e002
 class Records(list):
     "A list of `Record`s that also says what was skipped while loading: `skipped` maps a reason to a count."
     def __init__(self, items=(), skipped: dict | None = None, source: str = ""):
@@ -72,6 +73,7 @@ class _Loader:
             warnings.warn(f"{self.source}: loaded {len(out)} samples, left out {sum(self.skipped.values())}: {what}", stacklevel=3)
         return out
 
+# %% ../nbs/05_datasets.ipynb #d5a1e005
 def check_image(path) -> tuple[int, int]:
     """(width, height) of an image file, once it is known to be complete: a JPEG must end with its end-of-image marker and
     a PNG with its IEND chunk, else the whole image is decoded (which raises `OSError` for a truncated file)."""
@@ -84,6 +86,7 @@ def check_image(path) -> tuple[int, int]:
             if marker not in tail: im.load()           # no end marker: only a full decode can tell
     return size
 
+# %% ../nbs/05_datasets.ipynb #d5a1e007
 def _far_outside(xy, w: float, h: float) -> np.ndarray:
     "Which points (N, 2) (pixel-centre frame) lie more than half the image size beyond its edges."
     return (xy[:, 0] < -0.5 - w / 2) | (xy[:, 0] > w - 0.5 + w / 2) | (xy[:, 1] < -0.5 - h / 2) | (xy[:, 1] > h - 0.5 + h / 2)
@@ -256,6 +259,7 @@ def read_split(path, split: str) -> list[int]:
         if not _is_int(v): raise ValueError(f"{path}: split {split!r}, item {i}: {v!r} is not an integer image id")
     return list(ids)
 
+# %% ../nbs/05_datasets.ipynb #d5a1e009
 def syrip_split_ids(root=None) -> dict:
     "{'train': [...], 'val': [...], 'test': [...]} image ids of the fixed split in `<root>/splits.json`."
     root = Path(root) if root is not None else syrip_train200_dir()
@@ -263,6 +267,7 @@ def syrip_split_ids(root=None) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"SyRIP split file not found: {path} (set $SYRIP_TRAIN200 to the folder)")
     return {s: read_split(path, s) for s in SYRIP_SPLITS}
 
+# %% ../nbs/05_datasets.ipynb #d5a1e00b
 def syrip_split(split: str = "train", root=None, skeleton: str = "coco17", strict: bool = True) -> Records:
     "The real SyRIP images of one split ('train' | 'val' | 'test' | 'all') of the fixed 120/30/50 split, as `Record`s."
     names = SYRIP_SPLITS + ("all",)
