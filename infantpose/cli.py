@@ -8,20 +8,20 @@ Docs: https://infantpose.github.io/infantpose/cli.html.md"""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
-import hashlib
 import json
 import math
 import os
 import shutil
 import sys
-import tempfile
-from collections import Counter
 from pathlib import Path
 
+from .checks import (check_render, drawing_names, match_boxes, read_boxes, relative_inputs, split_records,
+                               synth_layout, writable_dir, writing)
+from .runs import predict_images, report_ids, run_fingerprint, train_model
+
 # %% auto #0
-__all__ = ['run_fingerprint', 'train_model', 'report_ids', 'predict_images', 'run_demo', 'build_parser', 'main']
+__all__ = ['build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #8358e068
 def _size(text: str) -> tuple[int, int]:
@@ -39,6 +39,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
+# %% ../nbs/90_cli.ipynb #79562554
 def _count(minimum: int):
     "An argparse type: a whole number >= `minimum`."
     def parse(text: str) -> int:
@@ -48,6 +49,7 @@ def _count(minimum: int):
         return v
     return parse
 
+# %% ../nbs/90_cli.ipynb #72f1dc07
 def _positive(text: str) -> float:
     "An argparse type: a finite number > 0."
     try: v = float(text)
@@ -55,23 +57,7 @@ def _positive(text: str) -> float:
     if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return v
 
-def _writable_dir(path, option: str) -> Path:
-    "Create folder `path` if needed and check that a file can be written there, before any work (`option` names it)."
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path): pass
-    except OSError as e: raise OSError(e.errno, f"{option} {path}: cannot write there ({e.strerror or e})") from None
-    return path
-
-@contextlib.contextmanager
-def _writing(path):
-    "Name `path` in an `OSError` raised while writing it (a full disk reports `No space left on device` without a file)."
-    try: yield
-    except OSError as e:
-        if e.filename or e.errno is None: raise
-        raise OSError(e.errno, e.strerror, str(path)) from e
-
+# %% ../nbs/90_cli.ipynb #5759cf7a
 _USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EISDIR,
                 errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG}
 
@@ -101,47 +87,18 @@ def _add_synth(sub):
     p.add_argument("--size", type=_size, default=(256, 256), help="image size W,H (default 256,256; each side >= 32)")
     p.set_defaults(func=_run_synth)
 
-_MIN_SIDE, _RENDER_BYTES_PER_PIXEL = 32, 400
-
-def _available_memory() -> int:
-    "Bytes of memory new work can use: the kernel's MemAvailable, capped by a cgroup (container) limit."
-    avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try: avail = next(int(l.split()[1]) * 1024 for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError): pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max": avail = min(avail, int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
-    except (OSError, ValueError): pass
-    return avail
-
-def _check_render(size, workers: int, available: int | None = None):
-    "Refuse an image `size` (W, H) that cannot be rendered: a side under 32 px, or buffers of `workers` renders beyond the memory."
-    W, H = size
-    if min(W, H) < _MIN_SIDE: raise ValueError(f"--size {W},{H}: each side must be at least {_MIN_SIDE} pixels")
-    n = max(workers, 1)
-    need, avail = n * _RENDER_BYTES_PER_PIXEL * W * H, _available_memory() if available is None else available
-    if need > avail:
-        raise ValueError(f"--size {W},{H}: rendering with {n} worker(s) needs about {need / 2**30:.1f} GiB of memory, "
-                         f"{avail / 2**30:.1f} GiB are available (use a smaller --size or fewer --workers)")
-
-def _synth_layout(folder: Path) -> bool:
-    "Whether `folder` holds only what `write_dataset` writes (coco: images/ masks/ annotations/; surreal: <split>/run0*)."
-    top = list(folder.iterdir())
-    if all(p.is_dir() and p.name in ("images", "masks", "annotations") for p in top): return True
-    return all(p.is_dir() and {q.name for q in p.iterdir()} <= {"run0", "run0.json"} for p in top)
-
 def _run_synth(args) -> int:
     from infantpose.synthetic import write_dataset
-    _check_render(args.size, args.workers)
+    check_render(args.size, args.workers)
     if args.format == "surreal" and args.size[0] != args.size[1]: raise ValueError(f"--size {args.size[0]},{args.size[1]}: the surreal format needs square images")
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder")
     old = out.is_dir() and any(out.iterdir())
     if old and not args.overwrite:
         raise ValueError(f"--out {out} is not empty: give --overwrite to replace what is there, or another --out")
-    if old and not _synth_layout(out):
+    if old and not synth_layout(out):
         raise ValueError(f"--out {out} holds files that synth does not write: not replacing it, even with --overwrite")
-    parent = _writable_dir(out.absolute().parent, "--out")
+    parent = writable_dir(out.absolute().parent, "--out")
     tmp = parent / f".{out.name}.synth{os.getpid()}"                  # rendered beside --out, swapped in when complete
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -155,29 +112,17 @@ def _run_synth(args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #4f237eeb
-def _records(ann: Path, images: Path | None, splits: Path | None, split: str | None, strict: bool = True):
-    "Records of a COCO keypoints file, restricted to one split of a splits.json when asked (the split file is checked first)."
-    from infantpose.datasets import read_coco_keypoints, read_split
-    if split:
-        if splits is None: splits = Path(ann).parent.parent / "splits.json"
-        if not Path(splits).is_file(): raise FileNotFoundError(f"--split {split}: no splits file at {splits} (give --splits)")
-        keep = set(read_split(splits, split))
-    recs = read_coco_keypoints(ann, images, strict=strict)
-    if split:
-        missing = keep - {r.image_id for r in recs}
-        recs = [r for r in recs if r.image_id in keep]
-        if missing and recs:
-            print(f"warning: {splits}: {len(missing)} of the {len(keep)} image ids of split {split!r} have no annotated "
-                  f"person in {ann}", file=sys.stderr)
-    if not recs: raise ValueError(f"{ann}: no annotated person" + (f" in split {split!r} of {splits}" if split else ""))
-    return recs
-
 def _add_data_args(p, required=True):
     p.add_argument("--ann", type=Path, required=required, help="COCO keypoints json (SyRIP layout: <root>/annotations/*.json)")
     p.add_argument("--images", type=Path, default=None, help="image folder (default: <root>/images beside the annotations)")
     p.add_argument("--splits", type=Path, default=None, help="a splits.json of image ids per split (default: <root>/splits.json)")
     p.add_argument("--split", default=None, help="use only this split of --splits (e.g. train, val, test)")
 
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+# %% ../nbs/90_cli.ipynb #120084c7
 def _add_train(sub):
     p = sub.add_parser("train", help="train or fine-tune a top-down pose model on a COCO keypoints file",
                        description="Train a top-down pose model with ground-truth boxes. Running the same command again "
@@ -207,72 +152,8 @@ def _add_train(sub):
                         "auto = fp16 on CUDA, bf16 on CPUs with bfloat16 instructions (default fp32)")
     p.set_defaults(func=_run_train)
 
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
-
-def _sha256(path) -> str:
-    "sha256 of a file's bytes (hex)."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
-
-def run_fingerprint(ann, records, split=None, model_name="effnet_lite0", init=None, input_size=(192, 256),
-                    skeleton="coco17", lr=1e-3, schedule="cosine", epochs=10) -> dict:
-    """What identifies a training run, as plain values: the annotation file's content (sha256), the split and the image
-    ids trained on, the model and `init` file, input size (W, H), skeleton, learning rate, schedule and epochs."""
-    ids = ",".join(map(str, sorted({int(r.image_id) for r in records})))
-    return dict(annotations=_sha256(ann), split=split, images=hashlib.sha256(ids.encode()).hexdigest()[:16],
-                model=model_name, init=_sha256(init) if init else None, input_size=list(input_size), skeleton=skeleton,
-                lr=float(lr), schedule=schedule, epochs=int(epochs))
-
-def _check_space(folder: Path, nbytes: int, what: str):
-    "Refuse to start work whose outputs (`nbytes`) cannot fit in `folder`'s file system."
-    free = shutil.disk_usage(folder).free
-    if free < nbytes:
-        raise OSError(errno.ENOSPC, f"{folder}: no space left on the device for {what} ({free / 2**20:.0f} MiB free, "
-                                    f"about {nbytes / 2**20:.0f} MiB needed)")
-
-def train_model(records, out_dir, model_name: str | None = None, init=None, pretrained=True, freeze=(), input_size=(192, 256),
-                augment=True, fingerprint: dict | None = None, restart: bool = False, **config):
-    """Train (or fine-tune from a model file `init`) on `records`; writes `out_dir/model.pt` and returns the trained model.
-    `model_name` (default effnet_lite0, or `init`'s) must agree with `init`'s. The model is built after seeding with
-    `config['seed']`. `fingerprint` (`run_fingerprint`) is kept in the checkpoint: resuming a run with another one raises
-    `train.RunMismatch`; `restart=True` starts afresh."""
-    import torch
-    from infantpose import models, train
-    from infantpose.distributed import is_main_process
-    from infantpose.pipeline import TopDownDataset, AugmentConfig
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.get("seed", 0))                                 # the head's initial weights follow --seed
-        if init is not None:
-            model, meta = models.load_model(init)
-            if model_name is not None and model_name != meta["name"]:
-                raise ValueError(f"--init {init} holds model {meta['name']!r}, but --model is {model_name!r}: leave out "
-                                 f"--model, or give a {model_name} model file")
-            model_name = meta["name"]
-        else: model_name = model_name or "effnet_lite0"; model = models.build_model(model_name, 17, pretrained=pretrained)
-    out = Path(out_dir)
-    if is_main_process():
-        _writable_dir(out, "--out")
-        weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-        _check_space(out, 6 * weights, f"the checkpoints and model of this run")   # last.pt (weights + Adam), its temporary, model.pt
-        if restart:
-            for name in ("last.pt", "model.pt"): (out / name).unlink(missing_ok=True)
-    model.train()
-    ds = TopDownDataset(records, input_size=input_size, heatmap_size=models.heatmap_size(model, input_size),
-                        augment=AugmentConfig() if augment else None,
-                        seed=config.get("seed", 0), convention=models.model_convention(model))
-    cfg = train.TrainConfig(out_dir=str(out_dir), channels_last=True, warmup_steps=config.pop("warmup_steps", 50), **config)
-    hooks = train.fine_tune(model, freeze) if freeze else train.source_only()
-    try: train.fit(model, ds, cfg, hooks=hooks, resume=not restart, fingerprint=fingerprint)   # under torchrun: one process per GPU
-    except train.RunMismatch as e: raise train.RunMismatch(f"{e} (infantpose train: --restart starts it afresh here)") from None
-    if is_main_process(): models.save_model(out / "model.pt", model, model_name, input_size=input_size)
-    return model
-
 def _run_train(args) -> int:
-    recs = _records(args.ann, args.images, args.splits, args.split)
+    recs = split_records(args.ann, args.images, args.splits, args.split)
     model = args.model if args.init else args.model or "effnet_lite0"          # with --init, its file decides the model
     fp = run_fingerprint(args.ann, recs, args.split, model, args.init, args.input_size, "coco17", args.lr, args.schedule,
                          args.epochs)
@@ -313,23 +194,19 @@ def _run_evaluate(args) -> int:
     if old and not args.overwrite:
         raise ValueError(f"--out {args.out}: a report named {name!r} is already there ({old[0]}): give --overwrite to "
                          f"replace it, or another --name or --out")
-    _writable_dir(args.out, "--out")                                            # before the model runs, not after
-    recs = _records(args.ann, args.images, args.splits, args.split)
+    writable_dir(args.out, "--out")                                             # before the model runs, not after
+    recs = split_records(args.ann, args.images, args.splits, args.split)
     model, meta = models.load_model(args.model, args.device)
     report, pred = evaluate.evaluate_model(model, recs, args.ann, tuple(meta["input_size"]), not args.no_flip, args.decode,
                                            args.n_boot, device=args.device)
-    with _writing(args.out): evaluate.save_report(report, args.out, name)
+    with writing(args.out): evaluate.save_report(report, args.out, name)
     image_dir = args.images or Path(recs[0].image_path).parent
     fig = evaluate.cases_figure(args.ann, pred.to_coco(), image_dir, report_ids(recs), n=4, title=name)
-    with _writing(files[2]): fig.savefig(files[2], dpi=80)
+    with writing(files[2]): fig.savefig(files[2], dpi=80)
     plt.close(fig)
     print(evaluate.summary_table({name: report}))
     print(f"report written to {files[0]}")
     return 0
-
-def report_ids(records) -> list[int]:
-    "Sorted image ids of `records`."
-    return sorted({int(r.image_id) for r in records})
 
 # %% ../nbs/90_cli.ipynb #61e8f5d9
 def _add_predict(sub):
@@ -346,77 +223,6 @@ def _add_predict(sub):
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
     p.set_defaults(func=_run_predict)
 
-def _relative_inputs(paths) -> list[Path]:
-    "Each input's path relative to the inputs' common folder; the same file given twice is an error."
-    res = [Path(p).absolute() for p in paths]
-    twice = [str(p) for p, n in Counter(p.resolve() for p in res).items() if n > 1]
-    if twice: raise ValueError(f"image {twice[0]} is given more than once")
-    base = Path(os.path.commonpath([p.parent for p in res]))
-    return [p.relative_to(base) for p in res]
-
-def _drawing_names(rels) -> list[Path]:
-    "`x_pose.jpg` beside each relative input path; `x_png_pose.jpg` where two inputs share a folder and a stem."
-    stems = Counter(r.with_suffix("") for r in rels)
-    return [r.with_name(f"{r.stem}{r.suffix.replace('.', '_') if stems[r.with_suffix('')] > 1 else ''}_pose.jpg") for r in rels]
-
-def _read_boxes(path) -> list[tuple[str, list[float]]]:
-    "(file_name, [x, y, w, h]) of each box of a `--boxes` file, checked entry by entry."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"--boxes {path}: file not found")
-    try: d = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"--boxes {path}: not a json file ({e})") from None
-    if isinstance(d, dict) and isinstance(d.get("images"), list) and isinstance(d.get("annotations"), list):
-        names = {im.get("id"): im.get("file_name") for im in d["images"] if isinstance(im, dict)}
-        d = [dict(file_name=names.get(a.get("image_id")), bbox=a.get("bbox")) if isinstance(a, dict) else a for a in d["annotations"]]
-    if not isinstance(d, list):
-        raise ValueError(f"--boxes {path}: expected a json list of {{file_name, bbox: [x, y, w, h]}} (or a COCO json with "
-                         f"images and annotations), got a {type(d).__name__}")
-    out = []
-    for i, b in enumerate(d):
-        where = f"--boxes {path}: entry {i}"
-        if not isinstance(b, dict): raise ValueError(f"{where}: expected an object {{file_name, bbox}}, got {b!r}")
-        name, box = b.get("file_name"), b.get("bbox")
-        if not isinstance(name, str) or not name: raise ValueError(f"{where}: file_name is {name!r}, expected an image file name")
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                                and math.isfinite(v) for v in box)):
-            raise ValueError(f"{where} ({name}): bbox is {box!r}, expected four numbers [x, y, w, h]")
-        if not (box[2] > 0 and box[3] > 0): raise ValueError(f"{where} ({name}): bbox {box} has no area")
-        out.append((name, [float(v) for v in box]))
-    return out
-
-def _match_boxes(entries, paths, rels) -> tuple[list[list], list[str]]:
-    "The boxes of each input image, and the file names of the entries that match no input."
-    keys, names = {}, Counter(Path(p).name for p in paths)
-    for i, (p, r) in enumerate(zip(paths, rels)):
-        for k in {Path(p).as_posix(), r.as_posix()}: keys[k] = i
-    per, unmatched = [[] for _ in paths], []
-    for name, box in entries:
-        i = keys.get(Path(name).as_posix())
-        if i is None and names[name] > 1:
-            raise ValueError(f"--boxes: file_name {name!r} matches {names[name]} input images: give their relative paths")
-        if i is None: i = next((j for j, p in enumerate(paths) if Path(p).name == name), None)
-        if i is None: unmatched.append(name)
-        else: per[i].append(box)
-    return per, unmatched
-
-def predict_images(model, meta: dict, paths, boxes: list | None = None, flip: bool = True, device="cpu"):
-    """Predictions for image files: `boxes` holds, per path, a list of [x, y, w, h] person boxes (None or an empty list:
-    the whole image). Returns `(records, Predictions)`, one record per box; `record.image_id` is the path's index."""
-    import numpy as np
-    from infantpose.datasets import Record, check_image
-    from infantpose import evaluate
-    recs = []
-    for i, path in enumerate(paths):
-        W, H = check_image(path)
-        for box in (boxes[i] if boxes and boxes[i] else [[0, 0, W, H]]):
-            recs.append(Record(Path(path), i, len(recs), np.zeros((17, 2), np.float32), np.zeros(17, np.uint8),
-                               np.asarray(box, np.float32), width=W, height=H))
-    from infantpose.pipeline import TopDownDataset
-    from infantpose.models import heatmap_size, model_convention
-    size = tuple(meta["input_size"])
-    ds = TopDownDataset(recs, input_size=size, heatmap_size=heatmap_size(model, size), convention=model_convention(model))
-    return recs, evaluate.predict_topdown(model, ds, batch_size=8, flip=flip, device=device, progress=len(recs) > 8)
-
 def _run_predict(args) -> int:
     from infantpose import models, viz
     from infantpose.datasets import check_image
@@ -426,10 +232,10 @@ def _run_predict(args) -> int:
         if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
         try: check_image(p)
         except (UnidentifiedImageError, OSError) as e: raise ValueError(f"{p}: cannot read the image ({e})") from None
-    rels = _relative_inputs(args.images)
+    rels = relative_inputs(args.images)
     boxes = None
     if args.boxes:
-        boxes, unmatched = _match_boxes(_read_boxes(args.boxes), args.images, rels)
+        boxes, unmatched = match_boxes(read_boxes(args.boxes), args.images, rels)
         none = [str(r) for r, b in zip(rels, boxes) if not b]
         if none:
             raise ValueError(f"--boxes {args.boxes}: no box for {len(none)} of the {len(rels)} images ({', '.join(none[:3])}"
@@ -438,7 +244,7 @@ def _run_predict(args) -> int:
             print(f"warning: --boxes {args.boxes}: {len(unmatched)} entries match no input image and are ignored "
                   f"({', '.join(unmatched[:3])}{', ...' if len(unmatched) > 3 else ''})", file=sys.stderr)
     else: print("no --boxes given: using each whole image as the person box (top-down models expect a box around one person)")
-    out = _writable_dir(args.out, "--out")                                     # before the model runs, not after
+    out = writable_dir(args.out, "--out")                                      # before the model runs, not after
     model, meta = models.load_model(args.model, args.device)
     recs, pred = predict_images(model, meta, args.images, boxes, not args.no_flip, args.device)
     results, drawn = pred.to_coco(), {}
@@ -447,95 +253,14 @@ def _run_predict(args) -> int:
         img = drawn.get(r.image_id)
         if img is None: img = np.asarray(Image.open(r.image_path).convert("RGB"))
         drawn[r.image_id] = viz.draw_skeleton_image(img, kp, np.where(sc > 0.2, 2, 0), "coco17")
-    for i, name in enumerate(_drawing_names(rels)):
+    for i, name in enumerate(drawing_names(rels)):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        with _writing(out / name): Image.fromarray(drawn[i]).save(out / name, quality=92)
-    with _writing(out / "predictions.json"): (out / "predictions.json").write_text(json.dumps(results))
+        with writing(out / name): Image.fromarray(drawn[i]).save(out / name, quality=92)
+    with writing(out / "predictions.json"): (out / "predictions.json").write_text(json.dumps(results))
     print(f"wrote {len(rels)} drawings and predictions.json ({len(recs)} people) to {out}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #58b4bddb
-def _demo_sets(n_adult: int, n_infant: int, n_test: int) -> dict:
-    "name -> (domain, number of images, seed): fixed seeds, so the held-out infants are the same in every run."
-    return {"adult_train": ("adult", n_adult, 101), "adult_test": ("adult", n_test, 102),
-            "infant_train": ("infant", n_infant, 201), "infant_test": ("infant", n_test, 202)}
-
-def _verdict(a, b) -> str:
-    "Compare two [value, lo, hi] triples: a gain only when the intervals do not overlap."
-    if b[1] > a[2]: return "gain (intervals do not overlap)"
-    if b[2] < a[1]: return "loss (intervals do not overlap)"
-    return "no significant difference (intervals overlap)"
-
-def run_demo(out_dir="outputs/demo", n_adult: int = 600, n_infant: int = 300, n_test: int = 200, input_size=(160, 208),
-             source_epochs: int = 7, finetune_epochs: int = 5, batch_size: int = 16, lr: float = 1e-3, workers: int = 2,
-             n_boot: int = 1000, figures_dir=None, syrip=None, seed: int = 0, progress: bool = True) -> dict:
-    "Synthetic adults -> infants: source-only vs fine-tuned, evaluated with intervals; returns {name: report}."
-    import time, os
-    import matplotlib.pyplot as plt
-    from infantpose import evaluate, models
-    from infantpose.synthetic import write_dataset
-    from infantpose.datasets import read_coco_keypoints
-    t0, out = time.time(), Path(out_dir)
-    say = lambda msg: print(f"[{time.time() - t0:6.0f} s] {msg}", flush=True)
-    # cached renders and models are only valid for the settings that made them
-    settings = dict(n_adult=n_adult, n_infant=n_infant, n_test=n_test, input_size=list(input_size), source_epochs=source_epochs,
-                    finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "settings.json").exists() and json.loads((out / "settings.json").read_text()) != settings:
-        raise ValueError(f"{out} holds a demo run with other settings ({out / 'settings.json'}): use another --out or delete it")
-    (out / "settings.json").write_text(json.dumps(settings))
-    ann = {}
-    for name, (domain, n, s) in _demo_sets(n_adult, n_infant, n_test).items():
-        ann[name] = out / "data" / name / "annotations" / "person_keypoints_train.json"
-        if not ann[name].exists():
-            say(f"rendering {n} synthetic {domain}s ({name})")
-            write_dataset(out / "data" / name, domain=domain, n=n, seed=s + seed, workers=workers, progress=progress)
-    recs = {k: read_coco_keypoints(p) for k, p in ann.items()}
-    common = dict(input_size=input_size, batch_size=batch_size, workers=workers, seed=seed, progress=progress, tensorboard=False,
-                  schedule="cosine")
-    runs = {"source_only": (dict(records=recs["adult_train"], init=None, epochs=source_epochs, lr=lr)),
-            "fine_tuned": (dict(records=recs["infant_train"], init=out / "source_only" / "model.pt", epochs=finetune_epochs, lr=lr / 2))}
-    trained = {}
-    for name, r in runs.items():
-        model_file = out / name / "model.pt"
-        if model_file.exists(): trained[name] = models.load_model(model_file)[0]; say(f"{name}: trained model found"); continue
-        say(f"training {name} on {len(r['records'])} people for {r['epochs']} epochs")
-        trained[name] = train_model(r["records"], out / name, init=r["init"], epochs=r["epochs"], lr=r["lr"], **common)
-    tests = {"synthetic adults": ("adult_test", None), "synthetic infants": ("infant_test", None)}
-    syrip = syrip or os.environ.get("SYRIP")
-    if syrip:
-        root = Path(syrip)
-        ids = set(json.loads((root / "splits.json").read_text())["test"])
-        sy = [r for r in read_coco_keypoints(root / "annotations" / "person_keypoints_train_infant.json") if r.image_id in ids]
-        tests["real infants (SyRIP test)"] = (sy, root / "annotations" / "person_keypoints_train_infant.json")
-    reports = {}
-    for model_name, model in trained.items():
-        for test_name, (which, gt) in tests.items():
-            if model_name == "fine_tuned" and test_name == "synthetic adults": continue
-            records = recs[which] if isinstance(which, str) else which
-            gt = gt or ann[which]
-            say(f"evaluating {model_name} on {test_name}")
-            report, pred = evaluate.evaluate_model(model, records, gt, input_size, n_boot=n_boot, progress=progress)
-            reports[f"{model_name} -> {test_name}"] = report
-            if test_name == "synthetic infants":
-                fig = evaluate.cases_figure(gt, pred.to_coco(), ann[which].parent.parent / "images", report_ids(records), n=4,
-                                            title=f"{model_name} on held-out synthetic infants: best and worst")
-                fig.savefig(out / f"cases_{model_name}.png", dpi=70); plt.close(fig)
-    table = evaluate.summary_table(reports)
-    gap = _verdict(reports["source_only -> synthetic infants"]["AP_box"], reports["source_only -> synthetic adults"]["AP_box"])
-    gain = _verdict(reports["source_only -> synthetic infants"]["AP_box"], reports["fine_tuned -> synthetic infants"]["AP_box"])
-    text = "\n".join([table, "", f"Domain gap (source-only model, adults vs infants, AP box area): {gap.replace('gain', 'adults higher')}",
-                      f"Fine-tuning on synthetic infants (AP box area on held-out infants): {gain}",
-                      f"Total time: {time.time() - t0:.0f} s"])
-    (out / "demo_results.md").write_text(text + "\n")
-    (out / "demo_results.json").write_text(json.dumps(reports, indent=1))
-    if figures_dir:
-        for f in ("cases_source_only.png", "cases_fine_tuned.png"):
-            Path(figures_dir).mkdir(parents=True, exist_ok=True)
-            (Path(figures_dir) / f"demo_{f}").write_bytes((out / f).read_bytes())
-    print(text)
-    return reports
-
 def _add_demo(sub):
     p = sub.add_parser("demo", help="the main job: synthetic adults -> infants, source-only vs fine-tuned, with intervals",
                        description="Render synthetic adults and infants, train a source-only model on adults, evaluate it on "
@@ -556,6 +281,7 @@ def _add_demo(sub):
     p.set_defaults(func=_run_demo)
 
 def _run_demo(a) -> int:
+    from infantpose.demo import run_demo
     run_demo(a.out, a.n_adult, a.n_infant, a.n_test, a.input_size, a.source_epochs, a.finetune_epochs, workers=a.workers,
              n_boot=a.n_boot, figures_dir=a.figures, syrip=a.syrip)
     return 0
@@ -575,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in sub.choices.values(): p.add_argument("--debug", **debug, default=argparse.SUPPRESS)
     return parser
 
+# %% ../nbs/90_cli.ipynb #7013ac81
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `infantpose` console command. Bad input (a file, a field, an option, a full disk) prints one
     line, `infantpose SUBCOMMAND: ...`, and returns 2; with `--debug`, and for any other error, the exception propagates."""

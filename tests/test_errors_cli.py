@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from infantpose import cli, models
+from infantpose import checks, cli, models
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures"
@@ -109,7 +109,7 @@ def test_debug_shows_the_traceback_and_bugs_still_raise(tmp_path, capsys, monkey
     ann = coco_copy(tmp_path, _inf)
     with pytest.raises(ValueError, match="non-finite values"):
         cli.main(["train", "--ann", str(ann), "--out", str(tmp_path / "run"), "--debug"])
-    monkeypatch.setattr(cli, "_records", lambda *a, **k: {}["a bug"])
+    monkeypatch.setattr(cli, "split_records", lambda *a, **k: {}["a bug"])
     with pytest.raises(KeyError): cli.main(["train", "--ann", str(ann), "--out", str(tmp_path / "run")])
 
 
@@ -205,7 +205,7 @@ def test_full_disk_names_the_file_and_the_cause(tmp_path, capsys, model_file, mo
     (out / "coco_000000000785_pose.jpg").symlink_to("/dev/full")             # writes there fail with ENOSPC
     code, _, err = run(capsys, "predict", IMAGE, "--model", model_file, "--out", out)
     assert code == 2 and one_line(err, "predict") == f"infantpose predict: {out / 'coco_000000000785_pose.jpg'}: No space left on device"
-    monkeypatch.setattr(cli.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    monkeypatch.setattr(checks.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
     code, _, err = run(capsys, "train", "--ann", coco_copy(tmp_path), "--out", tmp_path / "run", *TINY)
     assert code == 2 and "no space left on the device for the checkpoints and model of this run (1 MiB free" in one_line(err, "train")
     assert not (tmp_path / "run" / "last.pt").exists()
