@@ -26,6 +26,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     "The module inside a `DistributedDataParallel` (or `DataParallel`) wrapper; `model` itself otherwise."
     return model.module if isinstance(model, (DistributedDataParallel, nn.DataParallel)) else model
 
+# %% ../nbs/06c_distributed.ipynb #8255e772
 @dataclass
 class DistInfo:
     "Where this process sits in a run: its rank, local rank (GPU index on its node), the world size and its device."
@@ -35,14 +36,17 @@ class DistInfo:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     distributed: bool = False          # a process group is initialised (True under torchrun, even with 1 process)
 
+# %% ../nbs/06c_distributed.ipynb #7f481576
 def is_distributed() -> bool:
     "Is a `torch.distributed` process group initialised?"
     return dist.is_available() and dist.is_initialized()
 
+# %% ../nbs/06c_distributed.ipynb #fa382a89
 def is_main_process() -> bool:
     "True on rank 0 and in single-process runs: the process that logs, prints and writes checkpoints."
     return not is_distributed() or dist.get_rank() == 0
 
+# %% ../nbs/06c_distributed.ipynb #3f55614d
 def setup_distributed(device: str = "cpu") -> DistInfo:
     "Join the process group `torchrun` describes in the environment (NCCL for `device='cuda'`, else gloo); no-op without it."
     dev = torch.device(device)
@@ -58,12 +62,14 @@ def setup_distributed(device: str = "cpu") -> DistInfo:
                                 rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
     return DistInfo(dist.get_rank(), local, dist.get_world_size(), dev, True)
 
+# %% ../nbs/06c_distributed.ipynb #516c4c31
 def teardown_distributed(wait: bool = True):
     "Leave the process group at the end of a script; `wait`: first wait for every rank (not after an error on one rank)."
     if not is_distributed(): return
     if wait: dist.barrier()                     # no rank tears the group down while another still uses it
     dist.destroy_process_group()
 
+# %% ../nbs/06c_distributed.ipynb #e7943076
 @contextmanager
 def distributed_run():
     "A script's body: afterwards leave the process group, waiting for every rank on success, at once after an error."
@@ -82,6 +88,7 @@ def shard_batches(batches: list[list[int]], rank: int, world_size: int) -> list[
                              f"use a batch_size that is a multiple of it, and drop_last=True")
     return [b[len(b) // world_size * rank: len(b) // world_size * (rank + 1)] for b in batches]
 
+# %% ../nbs/06c_distributed.ipynb #f26a0e8d
 def all_reduce_mean(values: dict, device: torch.device | str = "cpu") -> dict:
     "The mean over ranks of a dict of scalars (same keys on every rank), as floats; without a group, the floats."
     values = {k: float(torch.as_tensor(v).detach()) for k, v in values.items()}
@@ -92,6 +99,7 @@ def all_reduce_mean(values: dict, device: torch.device | str = "cpu") -> dict:
     mean = dict(zip(keys, (t / dist.get_world_size()).tolist()))
     return {k: mean[k] for k in values}
 
+# %% ../nbs/06c_distributed.ipynb #030c0a19
 def broadcast_state(obj, device: torch.device):
     "Give every rank rank 0's state of `obj` (anything with `state_dict` / `load_state_dict`)."
     box = [_to_cpu(obj.state_dict()) if is_main_process() else None]
