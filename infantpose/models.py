@@ -47,7 +47,7 @@ def _effnet_taps(net: nn.Module) -> tuple[list[int], list[int]]:
         last[stride], chans[stride] = i, block._bn2.num_features
     return [last[s] for s in (4, 8, 16)], [chans[s] for s in (4, 8, 16)]
 
-# %% ../nbs/06_models.ipynb #3f75ab09
+# %% ../nbs/06_models.ipynb #6a3833ee
 _FP32_CLASSES = {}
 
 def _fp32_depthwise_class(cls: type) -> type:
