@@ -28,6 +28,7 @@ def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, shuf
     stop = num_samples - num_samples % batch_size if drop_last else num_samples
     return [order[i:i + batch_size].tolist() for i in range(0, stop, batch_size)]
 
+# %% ../nbs/06f_checkpoint.ipynb #e18e80f7
 def seed_everything(seed: int, deterministic: bool = True):
     "Seed python, numpy's and torch's global generators; optionally ask torch for deterministic algorithms."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -35,6 +36,7 @@ def seed_everything(seed: int, deterministic: bool = True):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
 
+# %% ../nbs/06f_checkpoint.ipynb #c81557a8
 def seed_worker(worker_id: int):
     "DataLoader `worker_init_fn`: seed python and numpy from the worker's torch seed."
     s = torch.initial_seed() % 2**32
@@ -51,6 +53,7 @@ def rng_state() -> dict:
                       "pos": int(npst["state"]["pos"]), "has_gauss": int(npst["has_gauss"]), "gauss": float(npst["gauss"])},
             "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss}}
 
+# %% ../nbs/06f_checkpoint.ipynb #3013e549
 def set_rng_state(state: dict):
     "Restore what `rng_state` returned."
     torch.set_rng_state(state["torch"])
@@ -85,6 +88,7 @@ def save_checkpoint(obj: dict, path: str | os.PathLike):
     finally:
         if tmp.is_symlink() or tmp.exists(): tmp.unlink()
 
+# %% ../nbs/06f_checkpoint.ipynb #68f15af3
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
     "Delete the temporary files (`.NAME.tmpPID`) that runs killed while saving left in `folder`; returns their names."
     gone = []
@@ -92,6 +96,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
         if p.name.rsplit(".tmp", 1)[-1].isdigit() and (p.is_file() or p.is_symlink()): p.unlink(); gone.append(p.name)
     return gone
 
+# %% ../nbs/06f_checkpoint.ipynb #7b75e2b2
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     "Load a checkpoint written by this package (`weights_only=True`)."
     if not Path(path).exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")

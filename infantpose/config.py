@@ -83,6 +83,7 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if c.optimizer == "adamw": return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
     return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
 
+# %% ../nbs/06e_config.ipynb #91cd94fd
 def lr_factor(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
     "Multiplier of the base lr at optimiser step `step` (0-based)."
     c, total = config, config.epochs * steps_per_epoch
@@ -92,6 +93,7 @@ def lr_factor(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
     if step < c.warmup_steps: f *= (step + 1) / c.warmup_steps
     return f
 
+# %% ../nbs/06e_config.ipynb #8faa169a
 def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int,
                    lr_fn: Callable | None = None) -> torch.optim.lr_scheduler.LambdaLR:
     "A per-step `LambdaLR` following `lr_fn(step)` if given, else `lr_factor` of the config's schedule."
@@ -108,6 +110,7 @@ def cpu_has_bf16() -> bool:
     except OSError: return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
+# %% ../nbs/06e_config.ipynb #e95a9996
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     "The precision a run uses on `device`: `auto` decided, an impossible choice (fp16 on CPU) refused."
     device = torch.device(device)
@@ -117,6 +120,7 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
         raise ValueError(f"precision 'fp16' needs a CUDA device (got {device}); use 'bf16' on a CPU")
     return precision
 
+# %% ../nbs/06e_config.ipynb #fa362360
 def autocast(device: torch.device | str, precision: str):
     "The autocast context of `precision` (already resolved) on `device`; a no-op for fp32."
     device = torch.device(device)

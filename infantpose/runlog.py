@@ -121,6 +121,7 @@ class RunLogger:
             import matplotlib.pyplot as plt
             plt.close(plot_history(self.path, self.path.with_name("loss_curve.png")))
 
+# %% ../nbs/06d_runlog.ipynb #280bd112
 def plot_history(csv_path: str | os.PathLike, out_png: str | os.PathLike | None = None):
     "Loss terms (log scale) and lr against step from a run's `log.csv`; saved to `out_png` when given."
     import matplotlib.pyplot as plt
