@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .paths import syrip_train200_dir
+from .paths import data_dir, syrip_train200_dir
 from .skeletons import convert_keypoints, get_skeleton
 
 # %% auto #0
@@ -260,22 +260,20 @@ def read_split(path, split: str) -> list[int]:
     return list(ids)
 
 # %% ../nbs/05_datasets.ipynb #d5a1e009
-def syrip_split_ids(root=None) -> dict:
-    "{'train': [...], 'val': [...], 'test': [...]} image ids of the fixed split in `<root>/splits.json`."
-    root = Path(root) if root is not None else syrip_train200_dir()
-    path = root / "splits.json"
-    if not path.is_file(): raise FileNotFoundError(f"SyRIP split file not found: {path} (set $SYRIP_TRAIN200 to the folder)")
+def syrip_split_ids(path=None) -> dict:
+    "{'train': [...], 'val': [...], 'test': [...]}: image ids of the fixed split, from the repository's `data/syrip_split.json` (or `path`)."
+    path = Path(path) if path is not None else data_dir() / "syrip_split.json"
+    if not path.is_file(): raise FileNotFoundError(f"SyRIP split file not found: {path}")
     return {s: read_split(path, s) for s in SYRIP_SPLITS}
 
 # %% ../nbs/05_datasets.ipynb #d5a1e00b
 def syrip_split(split: str = "train", root=None, skeleton: str = "coco17", strict: bool = True) -> Records:
     "The real SyRIP images of one split ('train' | 'val' | 'test' | 'all') of the fixed 120/30/50 split, as `Record`s."
     names = SYRIP_SPLITS + ("all",)
-    if split not in names and root in names: split, root = root, split     # syrip_split(root, "val") works too
+    if split not in names: raise ValueError(f"split must be one of {names}, got {split!r} (the split comes first: syrip_split('val', root))")
     root = Path(root) if root is not None else syrip_train200_dir()
-    if split not in names: raise ValueError(f"split must be one of {SYRIP_SPLITS + ('all',)}, got {split!r}")
     recs = read_coco_keypoints(root / "annotations" / "person_keypoints_train_infant.json", root / "images",
                                skeleton=skeleton, strict=strict, domain="syrip")
     if split == "all": return recs
-    keep = set(syrip_split_ids(root)[split])
+    keep = set(syrip_split_ids()[split])
     return Records([r for r in recs if r.image_id in keep], recs.skipped, f"{recs.source} [{split}]")
