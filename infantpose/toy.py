@@ -61,6 +61,7 @@ class ToyPoseNet(nn.Module):
         f = self.backbone(x); hm = self.final_layer(f)
         return (hm, f) if return_features else hm
 
+# %% ../nbs/07a_toy.ipynb #e5ebd22f
 def toy_val_fn(val: Dataset, batch_size: int = 64) -> Callable:
     "A `val_fn` for `fit`: the loss of `state.raw_model` in eval mode over all of `val` -> `{'val_loss': float}`."
     @torch.no_grad()
@@ -110,6 +111,7 @@ def train_parser() -> argparse.ArgumentParser:
         cfg.add_argument("--" + f.name.replace("_", "-"), **kw)
     return p
 
+# %% ../nbs/07a_toy.ipynb #c80505af
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     "A `TrainConfig` from the JSON file `args.config` (if any), overridden by the options given on the command line."
     names, values = {f.name for f in fields(TrainConfig)}, {}
@@ -123,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values.update({k: v for k, v in vars(args).items() if k in names})
     return TrainConfig(**values)
 
+# %% ../nbs/07a_toy.ipynb #ed2ce7e3
 def main(argv: list[str] | None = None) -> TrainState:
     "`python -m infantpose.toy [options]`: train the toy model (alone or under torchrun); rank 0 says where it wrote."
     args = train_parser().parse_args(argv)

@@ -29,8 +29,8 @@ from .losses import JointsMSELoss
 from .runlog import LossMeter, RunLogger
 
 # %% auto #0
-__all__ = ['EVENTS', 'SLOTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'Hooks', 'RunMismatch', 'TrainState', 'supervised_step',
-           'train_step', 'run_differences', 'start_run', 'fit', 'source_only', 'freeze', 'fine_tune', 'BestCheckpoint',
+__all__ = ['EVENTS', 'SLOTS', 'CHECKPOINT_FORMAT', 'RUNTIME_FIELDS', 'Hooks', 'TrainState', 'supervised_step', 'train_step',
+           'RunMismatch', 'run_differences', 'start_run', 'fit', 'source_only', 'freeze', 'fine_tune', 'BestCheckpoint',
            'keep_best', 'TensorDataset']
 
 # %% ../nbs/07_train.ipynb #eedc2fdf
@@ -76,9 +76,6 @@ class Hooks:
 
 # %% ../nbs/07_train.ipynb #6eab3c61
 CHECKPOINT_FORMAT = 2    # last.pt layout: 1 before format versions; 2 adds `format`, `fingerprint`
-
-class RunMismatch(ValueError):
-    "`out_dir/last.pt` was written by a run with other settings: resuming it would silently train something else."
 
 def _nonfinite(named: dict) -> list[str]:
     "Names of the floating tensors of `named` that hold a NaN or inf (one host sync)."
@@ -199,6 +196,7 @@ class TrainState:
         if self.logger: self.logger.write(row)
         if bar is not None: bar.set_postfix(loss=f"{row['loss']:.3g}")
 
+# %% ../nbs/07_train.ipynb #42ddf326
 def supervised_step(state: TrainState, batch: dict) -> dict:
     "Plain heatmap regression: `loss_fn(model(image), heatmaps, weights)`."
     with state.autocast(): pred = state.model(state.images(batch))
@@ -254,6 +252,10 @@ def train_step(state: TrainState, micro_batches: list) -> dict:
     return logged
 
 # %% ../nbs/07_train.ipynb #80477b55
+class RunMismatch(ValueError):
+    "`out_dir/last.pt` was written by a run with other settings: resuming it would silently train something else."
+
+# %% ../nbs/07_train.ipynb #029fab92
 RUNTIME_FIELDS = {"epochs", "workers", "log_every", "ckpt_every_steps", "out_dir", "device", "progress", "tensorboard",
                   "plot"}
 
@@ -269,6 +271,7 @@ def run_differences(ck: dict, config: TrainConfig, fingerprint: dict | None) -> 
                      if saved.get(k) != fingerprint.get(k)})
     return diff
 
+# %% ../nbs/07_train.ipynb #0ffd261b
 def _global_batches(state: TrainState, num_samples: int, epoch: int, shuffle: bool | None = None) -> list[list[int]]:
     c, h = state.config, state.hooks
     b = h.batches(num_samples, epoch, c) if h.batches else \
@@ -378,6 +381,7 @@ def source_only(**slots) -> Hooks:
     "Plain supervised heatmap regression on labelled images: the default hooks (plus any `Hooks` fields given)."
     return Hooks(**slots)
 
+# %% ../nbs/07_train.ipynb #eb499c7c
 def freeze(model: nn.Module, prefixes) -> list[str]:
     "Set `requires_grad=False` on parameters named `prefix` or `prefix.*`; returns the frozen names."
     prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
@@ -389,6 +393,7 @@ def freeze(model: nn.Module, prefixes) -> list[str]:
         if hit(n): p.requires_grad_(False)
     return names
 
+# %% ../nbs/07_train.ipynb #a1b8ee41
 def fine_tune(model: nn.Module, freeze_prefixes=(), freeze_bn: bool = True) -> Hooks:
     "Freeze `freeze_prefixes` (see `freeze`); with `freeze_bn` their BatchNorm layers stay in eval mode (fixed statistics)."
     if freeze_prefixes: freeze(model, freeze_prefixes)
@@ -431,6 +436,7 @@ class BestCheckpoint:
         b = s["best"]
         self.value, self.epoch = (None if b is None else tuple(b) if isinstance(b, (list, tuple)) else (b,)), s["epoch"]
 
+# %% ../nbs/07_train.ipynb #bede7746
 def keep_best(key: str | tuple, path: str | Path, pick: Callable = lambda state: state.raw_model) -> Hooks:
     "Hooks that save `pick(state)`'s weights to `path` whenever the epoch's `metrics[key]` beats every earlier epoch's."
     best = BestCheckpoint(key, path)
