@@ -15,19 +15,10 @@ from .paths import data_dir, shared_data_dir
 
 # %% auto #0
 __all__ = ['MAKEHUMAN_SRC', 'BODY_NPZ', 'KEEP_BONES', 'RACES', 'GENDERS', 'AGES', 'LEVELS', 'HIP_OUT', 'HIP_UP',
-           'INFANT_CALIBRATION', 'build_body_assets', 'BodyAssets', 'load_body', 'Body', 'morph', 'make_body',
+           'INFANT_CALIBRATION', 'build_body_assets', 'BodyAssets', 'load_body', 'morph', 'Body', 'make_body',
            'sample_body', 'rotvec', 'bone_transforms', 'pose_landmarks', 'pose_mesh']
 
 # %% ../nbs/04a_body.ipynb #4b2c8fc4
-MAKEHUMAN_SRC = shared_data_dir()/'makehuman'
-BODY_NPZ = data_dir()/'makehuman_body.npz'
-KEEP_BONES = ('root', 'spine05', 'spine03', 'spine01', 'neck01', 'head',
-              'clavicle.L', 'upperarm01.L', 'lowerarm01.L', 'wrist.L',
-              'clavicle.R', 'upperarm01.R', 'lowerarm01.R', 'wrist.R',
-              'upperleg01.L', 'lowerleg01.L', 'foot.L', 'upperleg01.R', 'lowerleg01.R', 'foot.R')
-_RENDER_GROUPS = ('body', 'helper-l-eye', 'helper-r-eye')
-RACES, GENDERS, AGES, LEVELS = ('african', 'asian', 'caucasian'), ('female', 'male'), ('baby', 'young'), ('min', 'average', 'max')
-
 def _read_obj(path):
     V, F, G, g = [], [], [], None
     with open(path) as f:
@@ -42,6 +33,16 @@ def _read_target(path):
     if not rows: return np.zeros(0, np.int64), np.zeros((0, 3))
     a = np.array(rows, np.float64)
     return a[:, 0].astype(np.int64), a[:, 1:4]
+
+# %% ../nbs/04a_body.ipynb #fe22e36a
+MAKEHUMAN_SRC = shared_data_dir()/'makehuman'
+BODY_NPZ = data_dir()/'makehuman_body.npz'
+KEEP_BONES = ('root', 'spine05', 'spine03', 'spine01', 'neck01', 'head',
+              'clavicle.L', 'upperarm01.L', 'lowerarm01.L', 'wrist.L',
+              'clavicle.R', 'upperarm01.R', 'lowerarm01.R', 'wrist.R',
+              'upperleg01.L', 'lowerleg01.L', 'foot.L', 'upperleg01.R', 'lowerleg01.R', 'foot.R')
+_RENDER_GROUPS = ('body', 'helper-l-eye', 'helper-r-eye')
+RACES, GENDERS, AGES, LEVELS = ('african', 'asian', 'caucasian'), ('female', 'male'), ('baby', 'young'), ('min', 'average', 'max')
 
 def build_body_assets(src: str | Path = MAKEHUMAN_SRC, out: str | Path = BODY_NPZ, force: bool = False) -> Path:
     "Compact the MakeHuman assets in `src` into the npz `out` (+ the licence beside it); a no-op if `out` exists."
@@ -111,6 +112,7 @@ class BodyAssets:
     def bone(self, name): return self.bone_names.index(name)
     def joint(self, verts, name): return verts[self.joint_index[name]].mean(0)
 
+# %% ../nbs/04a_body.ipynb #80c20b61
 @lru_cache(maxsize=2)
 def load_body(path: str | Path = BODY_NPZ) -> BodyAssets:
     "Read the compact body npz (cached); raise `FileNotFoundError` telling how to build it."
@@ -142,25 +144,6 @@ def load_body(path: str | Path = BODY_NPZ) -> BodyAssets:
     return b
 
 # %% ../nbs/04a_body.ipynb #91e28f05
-_BONE_END = {'root': None, 'spine05': 'spine03____head', 'spine03': 'spine01____head', 'spine01': 'neck01____head',
-             'neck01': 'head____head', 'head': 'head____tail', 'clavicle': 'upperarm01{s}____head',
-             'upperarm01': 'lowerarm01{s}____head', 'lowerarm01': 'wrist{s}____head', 'wrist': 'finger3-1{s}____head',
-             'upperleg01': 'lowerleg01{s}____head', 'lowerleg01': 'foot{s}____head', 'foot': 'toe3-1{s}____head'}
-
-HIP_OUT, HIP_UP = 0.15, 0.0   # COCO hip offset from the femoral head, in hip-joint widths (see the limb-ratio check)
-
-@dataclass
-class Body:
-    "A shaped body in its rest (A-) pose, in metres; `pose_mesh` poses it."
-    assets: BodyAssets
-    verts: np.ndarray      # (V, 3) morphed rest vertices (before the reshape)
-    heads: np.ndarray      # (B, 3) rest pivot of each bone (before the reshape)
-    reshape: np.ndarray    # (B, 4, 4) per-bone affine reshape (proportions, length jitter)
-    new_heads: np.ndarray  # (B, 3) pivots after the reshape
-    points: dict           # landmark name -> (rest point (3,), bone index) for joint-like landmarks
-    domain: str
-    params: dict
-
 def morph(assets: BodyAssets, age: str, gender: float, muscle: float, weight: float, race=(1/3, 1/3, 1/3)) -> np.ndarray:
     "Vertices (V, 3) in metres of the base mesh with the macro targets of `age` ('baby'|'young') applied."
     v = assets.verts.copy()
@@ -177,6 +160,27 @@ def morph(assets: BodyAssets, age: str, gender: float, muscle: float, weight: fl
                 idx, d = assets.univ[f'{g}-{age}-{m}-{w}']
                 v[idx] += c*d
     return v*0.1   # MakeHuman decimetres -> metres
+
+# %% ../nbs/04a_body.ipynb #e2950280
+@dataclass
+class Body:
+    "A shaped body in its rest (A-) pose, in metres; `pose_mesh` poses it."
+    assets: BodyAssets
+    verts: np.ndarray      # (V, 3) morphed rest vertices (before the reshape)
+    heads: np.ndarray      # (B, 3) rest pivot of each bone (before the reshape)
+    reshape: np.ndarray    # (B, 4, 4) per-bone affine reshape (proportions, length jitter)
+    new_heads: np.ndarray  # (B, 3) pivots after the reshape
+    points: dict           # landmark name -> (rest point (3,), bone index) for joint-like landmarks
+    domain: str
+    params: dict
+
+# %% ../nbs/04a_body.ipynb #8ff9b63b
+_BONE_END = {'root': None, 'spine05': 'spine03____head', 'spine03': 'spine01____head', 'spine01': 'neck01____head',
+             'neck01': 'head____head', 'head': 'head____tail', 'clavicle': 'upperarm01{s}____head',
+             'upperarm01': 'lowerarm01{s}____head', 'lowerarm01': 'wrist{s}____head', 'wrist': 'finger3-1{s}____head',
+             'upperleg01': 'lowerleg01{s}____head', 'lowerleg01': 'foot{s}____head', 'foot': 'toe3-1{s}____head'}
+
+HIP_OUT, HIP_UP = 0.15, 0.0   # COCO hip offset from the femoral head, in hip-joint widths (see the limb-ratio check)
 
 def _affine_along(d, s, uniform=False):
     d = d/np.linalg.norm(d)
@@ -262,6 +266,7 @@ def rotvec(v) -> np.ndarray:
     K = K - np.swapaxes(K, -1, -2)
     return np.eye(3) + np.sin(th)*K + (1 - np.cos(th))*K @ K
 
+# %% ../nbs/04a_body.ipynb #fd76f321
 def bone_transforms(body: Body, pose: dict | None = None) -> np.ndarray:
     "Rest -> posed 4x4 transform of every bone `(B, 4, 4)`, world frame (y up), chained down the skeleton."
     a = body.assets
@@ -275,11 +280,13 @@ def bone_transforms(body: Body, pose: dict | None = None) -> np.ndarray:
     G[:, :3] = np.einsum('ij,bjk->bik', Rg, G[:, :3])
     return G @ body.reshape
 
+# %% ../nbs/04a_body.ipynb #4c5d62a1
 def pose_landmarks(body: Body, pose: dict | None = None, M: np.ndarray | None = None) -> dict:
     "Posed landmarks {name: (3,)} in metres, without skinning the mesh (cheap: for pose-only uses)."
     M = bone_transforms(body, pose) if M is None else M
     return {k: M[bi, :3, :3] @ p + M[bi, :3, 3] for k, (p, bi) in body.points.items()}
 
+# %% ../nbs/04a_body.ipynb #809ae2c6
 def pose_mesh(body: Body, pose: dict | None = None) -> tuple[np.ndarray, dict]:
     "Posed rendered vertices (n_render, 3) and landmarks {name: (3,)} in metres, world frame (y up)."
     a = body.assets

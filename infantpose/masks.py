@@ -32,6 +32,7 @@ class MaskSource:
     def view_mask(self, image_path, matrix, input_size, mask_size=None) -> torch.Tensor:
         return mask_in_frame(self(image_path), matrix, input_size, mask_size)
 
+# %% ../nbs/12a_masks.ipynb #344fccd0
 class FolderMasks(MaskSource):
     "(a) Precomputed masks `<mask_dir>/<image stem>.png` (default `mask_dir`: `masks/` beside the image's folder)."
     def __init__(self, mask_dir=None): self.mask_dir = None if mask_dir is None else Path(mask_dir)
@@ -47,6 +48,7 @@ class FolderMasks(MaskSource):
                                     f"`.venv-baseline/bin/python baselines/mediapipe_masks.py --images {Path(image_path).parent}`)")
         return load_mask(m)
 
+# %% ../nbs/12a_masks.ipynb #eabd7df7
 class ModelMasks(MaskSource):
     "An image model as F_seg: `predict(images (B, 3, H, W) in [0, 1]) -> (B, 1, H, W)` person probability (subclasses)."
     def __init__(self, model: nn.Module, device="cpu"):
@@ -138,6 +140,7 @@ class TinySegNet(nn.Module):
         up = lambda a, b: torch.cat([F.interpolate(a, size=b.shape[-2:], mode="bilinear", align_corners=False), b], 1)
         return self.out(self.dec[1](up(self.dec[0](up(e2, e1)), e0)))
 
+# %% ../nbs/12a_masks.ipynb #36e30512
 class PersonSegmenter(nn.Module):
     "Person segmenter: `images (B, 3, H, W)` in [0, 1] -> logits `(B, 1, H', W')` at `size (W', H')` (default the input size)."
     def __init__(self, arch: str = "effnet_lite0", pretrained: bool = True, width: int = 16):
@@ -153,12 +156,14 @@ class PersonSegmenter(nn.Module):
         W, H = check_size(size or (images.shape[-1], images.shape[-2]), "size", integer=True)
         return F.interpolate(self.net(images), size=(H, W), mode="bilinear", align_corners=False)
 
+# %% ../nbs/12a_masks.ipynb #90c8d896
 def segmenter_step(state, batch: dict) -> dict:
     "`fit` hook: the segmenter on `image` at the mask's size vs `mask`; logs the IoU."
     mask = batch["mask"].to(state.device)
     with state.autocast(): logits = state.model(state.images(batch), size=(mask.shape[-1], mask.shape[-2])).float()
     return {"loss": state.loss_fn(logits, mask), "iou": mask_iou(logits.detach(), mask).mean()}
 
+# %% ../nbs/12a_masks.ipynb #0dbde8ae
 def train_segmenter(dataset: PersonMaskDataset, arch: str = "effnet_lite0", out_dir="runs/person_seg", **config) -> tuple[PersonSegmenter, object]:
     "Train a `PersonSegmenter(arch)` on `dataset` (`images=True`) with BCE + Dice; `config`: `TrainConfig` fields -> (model in eval mode, state)."
     if not dataset.images: raise ValueError("dataset: a segmenter needs images; build PersonMaskDataset(..., images=True)")
@@ -169,6 +174,7 @@ def train_segmenter(dataset: PersonMaskDataset, arch: str = "effnet_lite0", out_
     state = fit(model, dataset, cfg, loss_fn=bce_dice_loss, hooks=Hooks(on_batch=segmenter_step))
     return model.eval(), state
 
+# %% ../nbs/12a_masks.ipynb #4ae5474d
 @torch.no_grad()
 def evaluate_segmenter(model: nn.Module, dataset: PersonMaskDataset, batch_size: int = 16) -> dict:
     "Mean IoU of `model`'s masks on `dataset` (`images=True`)."
@@ -179,6 +185,7 @@ def evaluate_segmenter(model: nn.Module, dataset: PersonMaskDataset, batch_size:
         ious.append(mask_iou(model(x, size=(m.shape[-1], m.shape[-2])), m))
     return dict(iou=float(torch.cat(ious).mean()))
 
+# %% ../nbs/12a_masks.ipynb #0fe58fb5
 class SegmenterMasks(ModelMasks):
     "(c) A trained `PersonSegmenter` as F_seg: sigmoid of its logits at the input size."
     def predict(self, images: torch.Tensor) -> torch.Tensor:

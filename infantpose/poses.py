@@ -16,7 +16,6 @@ from .paths import shared_data_dir
 __all__ = ['POSTURES', 'sample_pose', 'load_pose_bank', 'pose_from_2d']
 
 # %% ../nbs/04b_poses.ipynb #132dd7f0
-POSTURES = ('Supine', 'Prone', 'Sitting', 'Standing')   # SyRIP's posture labels
 _MIRROR = np.diag([-1., 1., 1.])
 _AX = {'x': np.array([1., 0, 0]), 'y': np.array([0., 1, 0]), 'z': np.array([0., 0, 1])}
 
@@ -41,8 +40,6 @@ def _rest_dirs():
     return dict(upperarm=n(up), forearm=n(lo), elbow_axis=n(np.cross(up, lo)),
                 elbow_rest=np.rad2deg(np.arccos(n(up) @ n(lo))), thigh=n(th), shank=n(sh))
 
-def _U(rng, lo, hi): return float(rng.uniform(lo, hi))
-
 def _pose_from_angles(ang: dict) -> np.ndarray:
     "Local rotations (B, 3, 3) from an angle dict (degrees; limbs keyed by 'L'/'R' side)."
     a, d = load_body(), _rest_dirs()
@@ -66,6 +63,11 @@ def _pose_from_angles(ang: dict) -> np.ndarray:
         loc['foot'] = _axis_rot(_AX['x'], af) @ _axis_rot(_AX['z'], ai)
         for k, r in loc.items(): R[a.bone(f'{k}.{S}')] = r if S == 'L' else _MIRROR @ r @ _MIRROR
     return R
+
+# %% ../nbs/04b_poses.ipynb #a86f02a6
+POSTURES = ('Supine', 'Prone', 'Sitting', 'Standing')   # SyRIP's posture labels
+
+def _U(rng, lo, hi): return float(rng.uniform(lo, hi))
 
 def _sample_angles(rng, domain, posture):
     U = lambda lo, hi: _U(rng, lo, hi)
@@ -127,6 +129,7 @@ def load_pose_bank(which: str = 'synthetic_train') -> np.ndarray:
     if which not in d: raise ValueError(f"which must be 'synthetic_train' or 'real_train200', got {which!r}")
     return np.array(list(d[which].values()), np.float64)
 
+# %% ../nbs/04b_poses.ipynb #4f437595
 @lru_cache(maxsize=1)
 def _ref_lengths():
     a = load_body(); v = morph(a, 'baby', 0.5, 0.5, 0.5); J = lambda n: a.joint(v, n)
