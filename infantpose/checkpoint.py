@@ -18,7 +18,7 @@ import torch
 
 # %% auto #0
 __all__ = ['epoch_batches', 'seed_everything', 'seed_worker', 'rng_state', 'set_rng_state', 'save_checkpoint',
-           'remove_stale_temporaries', 'load_checkpoint']
+           'remove_stale_temporaries', 'nonfinite_tensors', 'load_checkpoint']
 
 # %% ../nbs/06f_checkpoint.ipynb #d8563cc6
 def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
@@ -95,6 +95,15 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
     for p in Path(folder).glob(".*.tmp*"):
         if p.name.rsplit(".tmp", 1)[-1].isdigit() and (p.is_file() or p.is_symlink()): p.unlink(); gone.append(p.name)
     return gone
+
+# %% ../nbs/06f_checkpoint.ipynb #7e1e363f
+def nonfinite_tensors(named: dict) -> list[str]:
+    "Names of the floating tensors of `named` (name -> tensor) that hold a NaN or inf (one host sync)."
+    names = [k for k, v in named.items() if torch.is_tensor(v) and v.is_floating_point() and v.numel()]
+    if not names: return []
+    ok = torch.stack([torch.isfinite(named[k]).all().cpu() for k in names])
+    return [k for k, good in zip(names, ok.tolist()) if not good]
+
 
 # %% ../nbs/06f_checkpoint.ipynb #7b75e2b2
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

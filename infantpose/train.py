@@ -19,7 +19,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from .checkpoint import (epoch_batches, load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint,
+from .checkpoint import (epoch_batches, load_checkpoint, nonfinite_tensors, remove_stale_temporaries, rng_state,
+                                   save_checkpoint,
                                    seed_everything, seed_worker, set_rng_state)
 from .config import TrainConfig, autocast, make_optimizer, make_scheduler, resolve_precision
 from .ema import EMA
@@ -76,13 +77,6 @@ class Hooks:
 
 # %% ../nbs/07_train.ipynb #6eab3c61
 CHECKPOINT_FORMAT = 2    # last.pt layout: 1 before format versions; 2 adds `format`, `fingerprint`
-
-def _nonfinite(named: dict) -> list[str]:
-    "Names of the floating tensors of `named` that hold a NaN or inf (one host sync)."
-    names = [k for k, v in named.items() if torch.is_tensor(v) and v.is_floating_point() and v.numel()]
-    if not names: return []
-    ok = torch.stack([torch.isfinite(named[k]).all().cpu() for k in names])
-    return [k for k, good in zip(names, ok.tolist()) if not good]
 
 @dataclass
 class TrainState:
@@ -172,7 +166,7 @@ class TrainState:
         if not weights: return
         tensors = dict(self.raw_model.state_dict())
         if self.ema: tensors.update({f"ema.{k}": v for k, v in self.ema.module.state_dict().items()})
-        weights = _nonfinite(tensors)
+        weights = nonfinite_tensors(tensors)
         if weights: self._stop(f"non-finite weights or statistics at step {self.step}: {', '.join(weights[:5])}")
 
     def save(self, path: str | os.PathLike | None = None):
