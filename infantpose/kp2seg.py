@@ -35,6 +35,7 @@ def pixels_to_grid(keypoints: torch.Tensor, size) -> torch.Tensor:
     scale = keypoints.new_tensor([2. / W, 2. / H])
     return (keypoints + 0.5) * scale - 1
 
+# %% ../nbs/12_kp2seg.ipynb #0ab5ce49
 def grid_to_pixels(keypoints: torch.Tensor, size) -> torch.Tensor:
     "Inverse of `pixels_to_grid`: `(..., K, 2)` in `[-1, 1]` -> px of a frame of `size (W, H)`."
     W, H = check_size(size, "size", integer=True)
@@ -106,13 +107,14 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tens
     w = weight.to(loss.dtype).reshape(-1)
     return (loss * w).sum() / w.sum().clamp_min(1e-8)
 
+# %% ../nbs/12_kp2seg.ipynb #ae5b10a8
 def mask_iou(logits: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     "IoU `(B,)` of `sigmoid(logits) > threshold` and `target > 0.5`, both `(B, 1, H, W)` (1 when both are empty)."
     p, t = (torch.sigmoid(logits) > threshold).flatten(1), (target > 0.5).flatten(1)
     inter, union = (p & t).sum(1).float(), (p | t).sum(1).float()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
-# %% ../nbs/12_kp2seg.ipynb #657923c4
+# %% ../nbs/12_kp2seg.ipynb #a59df223
 def load_mask(path) -> torch.Tensor:
     "A greyscale mask image (255 = person; soft values allowed) -> float32 `(1, H, W)` in [0, 1]."
     path = Path(path)
@@ -121,12 +123,14 @@ def load_mask(path) -> torch.Tensor:
     with Image.open(path) as im: a = np.array(im.convert("L"))
     return torch.from_numpy(a).float().div_(255)[None]
 
+# %% ../nbs/12_kp2seg.ipynb #997c8129
 def mask_in_frame(mask: torch.Tensor, matrix, input_size, mask_size=None) -> torch.Tensor:
     "Mask `(1, H, W)` in original image px -> `(1, h, w)` of the view `matrix (3, 3)` (original px -> `input_size` px) at `mask_size (w, h)`."
     mask_size = check_size(mask_size or input_size, "mask_size", integer=True)
     M = resize_matrix(input_size, mask_size) @ np.asarray(matrix, dtype=np.float64)
     return warp_crop(mask, M, mask_size)
 
+# %% ../nbs/12_kp2seg.ipynb #1cca6e46
 class PersonMaskDataset(Dataset):
     """A pose dataset's samples (`TopDownDataset`, `ResizePadDataset`) plus their person masks in the same view: adds
     `mask (1, h, w)` in [0, 1] at `mask_size (w, h)` (default: the heatmap size), `keypoints_norm (K, 2)` in [-1, 1]
@@ -171,14 +175,7 @@ class PersonMaskDataset(Dataset):
         s["visible_in"] = torch.from_numpy(((s["visible"] > 0).numpy() & (rng.random(K) >= self.drop_prob)).astype(np.float32))
         return s
 
-# %% ../nbs/12_kp2seg.ipynb #1b20e4c3
-KP2SEG_SCHEDULES = {
-    "tiny": dict(ngf=16, config=dict(epochs=20, batch_size=8, lr=3e-3, schedule="constant")),
-    "cpu": dict(ngf=32, config=dict(epochs=30, batch_size=32, lr=2e-3, schedule="cosine")),
-    "gpu": dict(ngf=64, config=dict(epochs=30, batch_size=32, lr=3e-4, schedule="multistep", milestones=(20, 25),
-                                   max_steps_per_epoch=500, device="cuda", workers=4, precision="fp16")),
-}
-
+# %% ../nbs/12_kp2seg.ipynb #1e1f7da1
 def kp2seg_step(state, batch: dict) -> dict:
     "`fit` hook: G(`keypoints_norm`, `visible_in`) at the mask's size vs `mask` with `state.loss_fn`; logs the IoU."
     dev = state.device
@@ -187,6 +184,14 @@ def kp2seg_step(state, batch: dict) -> dict:
         logits = state.model(batch["keypoints_norm"].to(dev), batch["visible_in"].to(dev), size=(mask.shape[-1], mask.shape[-2]))
     logits = logits.float()
     return {"loss": state.loss_fn(logits, mask), "iou": mask_iou(logits.detach(), mask).mean()}
+
+# %% ../nbs/12_kp2seg.ipynb #c6ee97d4
+KP2SEG_SCHEDULES = {
+    "tiny": dict(ngf=16, config=dict(epochs=20, batch_size=8, lr=3e-3, schedule="constant")),
+    "cpu": dict(ngf=32, config=dict(epochs=30, batch_size=32, lr=2e-3, schedule="cosine")),
+    "gpu": dict(ngf=64, config=dict(epochs=30, batch_size=32, lr=3e-4, schedule="multistep", milestones=(20, 25),
+                                   max_steps_per_epoch=500, device="cuda", workers=4, precision="fp16")),
+}
 
 def train_kp2seg(dataset: PersonMaskDataset, schedule: str = "cpu", out_dir="runs/kp2seg", generator: Kp2SegGenerator | None = None,
                  seed: int = 0, **config) -> tuple[Kp2SegGenerator, object]:
@@ -200,6 +205,7 @@ def train_kp2seg(dataset: PersonMaskDataset, schedule: str = "cpu", out_dir="run
     state = fit(g, dataset, cfg, loss_fn=bce_dice_loss, hooks=Hooks(on_batch=kp2seg_step))
     return g.eval(), state
 
+# %% ../nbs/12_kp2seg.ipynb #916a97ec
 @torch.no_grad()
 def evaluate_generator(generator: Kp2SegGenerator, dataset: PersonMaskDataset, batch_size: int = 32) -> dict:
     "Mean IoU and loss of G's silhouettes against the masks of `dataset` (keypoints as given there)."
@@ -213,7 +219,7 @@ def evaluate_generator(generator: Kp2SegGenerator, dataset: PersonMaskDataset, b
         ious.append(mask_iou(logits, m)); losses.append(bce_dice_loss(logits, m) * len(b))
     return dict(iou=float(torch.cat(ious).mean()), loss=float(sum(losses) / len(dataset)))
 
-# %% ../nbs/12_kp2seg.ipynb #a136c0b2
+# %% ../nbs/12_kp2seg.ipynb #9702b5ca
 VOC_PERSON = 15
 
 def expected_class_index(scores: torch.Tensor, beta: float = 65000.0) -> torch.Tensor:
@@ -221,6 +227,7 @@ def expected_class_index(scores: torch.Tensor, beta: float = 65000.0) -> torch.T
     p = torch.softmax(beta * scores, 1)
     return (p * torch.arange(scores.shape[1], dtype=scores.dtype, device=scores.device).view(1, -1, 1, 1)).sum(1)
 
+# %% ../nbs/12_kp2seg.ipynb #ae65b397
 def _compat_visibility(heatmaps, target, generator):
     if not generator.compat: raise ValueError("compat=True needs a compat generator (Kp2SegGenerator(..., compat=True) or a released checkpoint)")
     with torch.no_grad():
@@ -248,12 +255,13 @@ def visibility_loss(student_heatmaps: torch.Tensor, target_mask: torch.Tensor, g
     logits = generator(kp, visible, size=(target_mask.shape[-1], target_mask.shape[-2]))
     return bce_dice_loss(logits, target_mask, weight)
 
-# %% ../nbs/12_kp2seg.ipynb #6a939b49
+# %% ../nbs/12_kp2seg.ipynb #b2722c97
 def save_kp2seg(path, generator: Kp2SegGenerator, **meta) -> Path:
     "Save `generator` as `{'model', 'config', 'meta'}` with `checkpoint.save_checkpoint` (atomic; plain values and tensors)."
     save_checkpoint({"model": generator.state_dict(), "config": generator.config(), "meta": dict(meta)}, path)
     return Path(path)
 
+# %% ../nbs/12_kp2seg.ipynb #6c2dcd43
 def load_kp2seg(path, output_size=(256, 256), device="cpu") -> Kp2SegGenerator:
     """A generator from `save_kp2seg`'s file or a released SHIFT `*_kp2seg_gan.pt` (`{'model': state_dict}` -> the `compat`
     build, K from `fc.weight`, `output_size` as given); returned in eval mode with gradients off (frozen, as at adaptation)."""
