@@ -20,19 +20,23 @@ def repo_root() -> Path:
     "The folder holding `pyproject.toml` and `data/` (the package is installed from it in editable mode)."
     return Path(infantpose.__file__).resolve().parent.parent
 
+# %% ../nbs/00a_paths.ipynb #5853679d
 def data_dir() -> Path:
     "Small redistributable assets: the copy inside an installed wheel (`infantpose/assets`), else the repository's `data/`."
     shipped = Path(infantpose.__file__).resolve().parent / "assets"   # a plain `pip install` puts data/ here (pyproject.toml)
     return shipped if shipped.is_dir() else repo_root() / "data"
 
+# %% ../nbs/00a_paths.ipynb #f3a9904a
 def shared_data_dir() -> Path:
     "Offline data that may not enter the repository: `$INFANTPOSE_SHARED_DATA`, else `../shared/data` beside the checkout."
     return Path(os.environ.get("INFANTPOSE_SHARED_DATA", repo_root().parent / "shared" / "data"))
 
+# %% ../nbs/00a_paths.ipynb #7e243ca4
 def syrip_train200_dir() -> Path:
     "The 200 real SyRIP training images with `splits.json`: `$SYRIP_TRAIN200`, else under `shared_data_dir()`."
     return Path(os.environ.get("SYRIP_TRAIN200", shared_data_dir() / "syrip_real_train200"))
 
+# %% ../nbs/00a_paths.ipynb #b5c7cca9
 def require(path: Path, what: str, hint: str = "") -> Path:
     "Return `path` if it exists, else raise a `FileNotFoundError` that says what was looked for and how to provide it."
     path = Path(path)

@@ -176,20 +176,7 @@ def get_skeleton(name: str | Skeleton) -> Skeleton:
         raise ValueError(f"unknown skeleton {name!r}; known: {', '.join(SKELETONS)} (aliases: {', '.join(_ALIASES)})")
     return SKELETONS[key]
 
-# %% ../nbs/00_skeletons.ipynb #99cc0234
-# stand-ins for a joint the source does not have: destination name -> source names, tried in order
-APPROXIMATE = {
-    "right_wrist": ("right_hand",), "left_wrist": ("left_hand",), "right_ankle": ("right_foot",), "left_ankle": ("left_foot",),
-    "head_top": ("head",), "head": ("head_top",), "upper_neck": ("neck", "neck_nose"), "neck": ("upper_neck", "neck_nose"),
-    "neck_nose": ("upper_neck", "neck"), "right_hand": ("right_wrist",), "left_hand": ("left_wrist",),
-    "right_foot": ("right_ankle",), "left_foot": ("left_ankle",),
-}
-# joints defined as the mean of others: destination name -> source names (all needed)
-DERIVED = {
-    "pelvis": ("left_hip", "right_hip"),
-    "thorax": ("left_shoulder", "right_shoulder"),
-}
-
+# %% ../nbs/00_skeletons.ipynb #65625e0c
 @dataclass(frozen=True)
 class Conversion:
     "How to map keypoints of skeleton `src` to skeleton `dst`."
@@ -209,6 +196,20 @@ class Conversion:
     def exact(self) -> np.ndarray: return np.array([k == "exact" for k in self.kinds])
     @property
     def approximate(self) -> np.ndarray: return np.array([k in ("approximate", "derived", "placeholder") for k in self.kinds])
+
+# %% ../nbs/00_skeletons.ipynb #99cc0234
+# stand-ins for a joint the source does not have: destination name -> source names, tried in order
+APPROXIMATE = {
+    "right_wrist": ("right_hand",), "left_wrist": ("left_hand",), "right_ankle": ("right_foot",), "left_ankle": ("left_foot",),
+    "head_top": ("head",), "head": ("head_top",), "upper_neck": ("neck", "neck_nose"), "neck": ("upper_neck", "neck_nose"),
+    "neck_nose": ("upper_neck", "neck"), "right_hand": ("right_wrist",), "left_hand": ("left_wrist",),
+    "right_foot": ("right_ankle",), "left_foot": ("left_ankle",),
+}
+# joints defined as the mean of others: destination name -> source names (all needed)
+DERIVED = {
+    "pelvis": ("left_hip", "right_hip"),
+    "thorax": ("left_shoulder", "right_shoulder"),
+}
 
 @lru_cache(maxsize=None)
 def conversion(src: str | Skeleton, dst: str | Skeleton) -> Conversion:
