@@ -98,6 +98,7 @@ def gaussian_kernel1d(kernel: int = 11, dtype=torch.float32) -> torch.Tensor:
     g = torch.exp(-x ** 2 / (2 * sigma ** 2))
     return (g / g.sum()).to(dtype)
 
+# %% ../nbs/02_codecs.ipynb #b1c876b3
 def _band(L: int, g: torch.Tensor) -> torch.Tensor:
     "`(L, L)` banded matrix `G[i, j] = g[j - i + r]`: multiplying by it convolves with `g` under zero padding."
     r = len(g) // 2
@@ -110,6 +111,7 @@ def blur_heatmaps(heatmaps: torch.Tensor, kernel: int = 11) -> torch.Tensor:
     g = gaussian_kernel1d(kernel, heatmaps.dtype).to(heatmaps.device)
     return _band(H, g) @ heatmaps @ _band(W, g).T        # two banded matmuls: ~10x faster than a 1-channel conv2d on CPU
 
+# %% ../nbs/02_codecs.ipynb #39090fb2
 def _gather_patch(flat, ix, iy, H, W, R):
     "Values of `flat (N, H*W)` in the (2R+1)^2 window around (ix, iy), zero outside the map: `(N, 2R+1, 2R+1)`."
     o = torch.arange(-R, R + 1, device=flat.device)
@@ -176,6 +178,7 @@ def flip_heatmaps(heatmaps, flip_index) -> torch.Tensor:
         raise ValueError(f"flip_index: expected a permutation of {h.shape[1]} channels, got {fi.tolist()}")
     return h.flip(-1)[:, fi]
 
+# %% ../nbs/02_codecs.ipynb #e1e2eacb
 def merge_flip(heatmaps, heatmaps_flipped_output, flip_index, shift: bool = False) -> torch.Tensor:
     "Average `heatmaps` with the flipped-back output of the flipped image, both `(B, K, H, W)`; `shift`: old 1-px shift."
     h, hf = _check_heatmaps(heatmaps), _check_heatmaps(heatmaps_flipped_output, "heatmaps_flipped_output")

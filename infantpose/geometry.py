@@ -44,10 +44,12 @@ def translate(tx: float, ty: float) -> np.ndarray:
     "Translation by `(tx, ty)` pixels, `(3, 3)` float64."
     return np.array([[1., 0., tx], [0., 1., ty], [0., 0., 1.]])
 
+# %% ../nbs/01_geometry.ipynb #64eb1d2b
 def scale(sx: float, sy: float | None = None) -> np.ndarray:
     "Scaling about the origin (`sy` defaults to `sx`), `(3, 3)`."
     return np.diag([float(sx), float(sx if sy is None else sy), 1.])
 
+# %% ../nbs/01_geometry.ipynb #e9b16f7f
 def _about(A: np.ndarray, center) -> np.ndarray:
     cx, cy = center
     return translate(cx, cy) @ A @ translate(-cx, -cy)
@@ -57,11 +59,13 @@ def rotate(deg: float, center=(0., 0.)) -> np.ndarray:
     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
     return _about(np.array([[c, s, 0.], [-s, c, 0.], [0., 0., 1.]]), center)
 
+# %% ../nbs/01_geometry.ipynb #abf0e6b3
 def shear(shx_deg: float, shy_deg: float = 0., center=(0., 0.)) -> np.ndarray:
     "Shear `x' = x + tan(shx) y`, `y' = y + tan(shy) x` (angles in degrees) about `center`, `(3, 3)`."
     A = np.array([[1., math.tan(math.radians(shx_deg)), 0.], [math.tan(math.radians(shy_deg)), 1., 0.], [0., 0., 1.]])
     return _about(A, center)
 
+# %% ../nbs/01_geometry.ipynb #79e6645e
 def hflip(width: int) -> np.ndarray:
     "Horizontal flip of an image `width` pixels wide: `x -> width - 1 - x` (pixel centres), `(3, 3)`."
     return np.array([[-1., 0., width - 1.], [0., 1., 0.], [0., 0., 1.]])
@@ -78,6 +82,7 @@ def compose(*Ms):
     for M in Ms[1:]: out = M @ out
     return out
 
+# %% ../nbs/01_geometry.ipynb #940601bb
 def invert(M):
     "Exact inverse of affine matrices `(3, 3)` or `(B, 3, 3)` (numpy or torch; computed in float64)."
     M = check_matrix(M)
@@ -144,6 +149,7 @@ def check_size(size, name: str = "size", integer: bool = False) -> tuple:
         raise ValueError(f"{name}: expected (width, height) > 0{', whole numbers' if integer else ''}, got {np.asarray(size).tolist()}")
     return tuple(int(v) for v in s) if integer else tuple(float(v) for v in s)
 
+# %% ../nbs/01_geometry.ipynb #1af89336
 CONVENTIONS = ("pixel_center", "darkpose")
 
 def check_convention(convention: str, name: str = "convention") -> str:
@@ -151,6 +157,7 @@ def check_convention(convention: str, name: str = "convention") -> str:
     if convention not in CONVENTIONS: raise ValueError(f"{name}: expected one of {CONVENTIONS}, got {convention!r}")
     return convention
 
+# %% ../nbs/01_geometry.ipynb #164d674a
 def _darkpose_scale(n_src: float, n_dst: float, name: str) -> float:
     if n_src <= 1 or n_dst <= 1: raise ValueError(f"{name}: the darkpose convention needs widths > 1 px, got {n_src} -> {n_dst}")
     return (n_dst - 1) / (n_src - 1)
@@ -163,6 +170,7 @@ def crop_matrix(center, size, out_size, rot_deg: float = 0.0, convention: str = 
     k = (W / sw, H / sh) if check_convention(convention) == "pixel_center" else (_darkpose_scale(sw, W, "size"),) * 2
     return compose(translate(-c[0], -c[1]), rotate(rot_deg), scale(*k), translate((W - 1) / 2, (H - 1) / 2))
 
+# %% ../nbs/01_geometry.ipynb #08009ef5
 def resize_matrix(src_size, dst_size, convention: str = "pixel_center") -> np.ndarray:
     "Map pixel coordinates of a `src_size (W, H)` frame to a `dst_size (w, h)` frame of the same content, `(3, 3)`. See `CONVENTIONS`."
     (W, H), (w, h) = check_size(src_size, "src_size"), check_size(dst_size, "dst_size")
@@ -198,6 +206,7 @@ def to_normalized(M, src_size, dst_size):
         return (Nd @ M.double() @ invert(Ns)).to(M.dtype)
     return Nd @ M @ invert(Ns)
 
+# %% ../nbs/01_geometry.ipynb #20448a02
 def warp_tensor(x: torch.Tensor, M, out_size, mode: str = "bilinear", padding_mode: str = "zeros") -> torch.Tensor:
     "Warp images or heatmaps `x (B, C, H, W)` by `M (B, 3, 3)` or `(3, 3)` (src px -> dst px) to `(B, C, H_out, W_out)`."
     if not torch.is_tensor(x) or x.ndim != 4: raise ValueError(f"x: expected a tensor (B, C, H, W), got shape {_shape(x)}")
