@@ -82,6 +82,7 @@ class UpBlock(nn.Module):
         x = F.interpolate(self.reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return self.conv(x + self.lateral(skip))
 
+# %% ../nbs/06_models.ipynb #9c6a0a5c
 class EffNetLitePose(nn.Module):
     "EfficientNet-Lite0 + skip-connection head. `(B, 3, H, W)` in [0, 1] -> heatmaps `(B, K, H/4, W/4)`."
     def __init__(self, num_keypoints: int = 17, pretrained: bool = True, head_channels: tuple = (128, 96, 64),
@@ -227,10 +228,12 @@ class ModelMeta:
         meta.format_version, meta.convention = version, check_convention(meta.convention, f"{source}: convention")
         return meta
 
+# %% ../nbs/06_models.ipynb #8f60bc9d
 def model_convention(model: nn.Module) -> str:
     "The crop convention `model`'s weights were trained with: its `crop_convention` attribute (set by loading), else 'pixel_center'."
     return check_convention(getattr(model, "crop_convention", "pixel_center"), "model.crop_convention")
 
+# %% ../nbs/06_models.ipynb #fd3fb0e6
 def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", input_size=(192, 256), convention: str | None = None,
                **extra) -> Path:
     """Write `model`'s weights and its `ModelMeta` (`name` for `build_model`, skeleton, input size (W, H), crop `convention`,
@@ -241,6 +244,7 @@ def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", inpu
     save_checkpoint({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta.to_dict()}, path)
     return path
 
+# %% ../nbs/06_models.ipynb #cc1d7214
 def load_model(path, device="cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model written by `save_model`: returns `(model in eval mode, meta dict)`; weights are loaded strictly and
     `model.crop_convention` is set from the file (the default convention for files that predate it)."""
