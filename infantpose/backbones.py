@@ -33,6 +33,7 @@ def manifest_dir() -> Path:
     "The reference state-dict manifests (names and shapes only): `$INFANTPOSE_MANIFESTS`, else the repository's `data/reference_state_dicts`."
     return Path(os.environ.get("INFANTPOSE_MANIFESTS", data_dir() / "reference_state_dicts"))
 
+# %% ../nbs/06a_backbones.ipynb #3b0f8fa6
 def load_manifest(name: str) -> dict:
     "The manifest `name` (file stem, e.g. `darkpose_pose_hrnet_w32_256x192`): its json with `entries` = [(name, shape)]."
     path = require(manifest_dir() / f"{Path(name).stem}.json", f"reference state-dict manifest {name!r}",
@@ -41,10 +42,12 @@ def load_manifest(name: str) -> dict:
     m["entries"] = [(n, tuple(s)) for n, s, _ in m["state_dict"]]
     return m
 
+# %% ../nbs/06a_backbones.ipynb #78509c14
 def state_entries(state_dict: dict) -> list[tuple[str, tuple]]:
     "[(name, shape)] of a state dict, in order (works on meta tensors)."
     return [(k, tuple(v.shape)) for k, v in state_dict.items()]
 
+# %% ../nbs/06a_backbones.ipynb #769198f2
 def manifest_diff(state_dict: dict, name: str, max_items: int = 10) -> list[str]:
     "Differences between a state dict and manifest `name`: missing, unexpected, wrong shape, wrong order. Empty when equal."
     want, have = load_manifest(name)["entries"], state_entries(state_dict)
@@ -194,6 +197,7 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x): return x + self.conv(x) if self.residual else self.conv(x)
 
+# %% ../nbs/06a_backbones.ipynb #c68aa29b
 _MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]  # t, c, n, s
 
 def mobilenetv2_features() -> nn.Sequential:
@@ -204,6 +208,7 @@ def mobilenetv2_features() -> nn.Sequential:
         for i in range(n): layers.append(InvertedResidual(c, cout, s if i == 0 else 1, t)); c = cout
     return nn.Sequential(*layers, cbr(c, 1280, 1, 1))
 
+# %% ../nbs/06a_backbones.ipynb #a460e133
 class DUC(nn.Module):
     "Dense upsampling convolution: 3x3 conv + BN + ReLU, then pixel shuffle. `(B, cin, H, W)` -> `(B, cout / r^2, rH, rW)`."
     def __init__(self, cin: int, cout: int, upscale: int = 2):
@@ -258,6 +263,7 @@ def mobilenetv2_from_torchvision(state_dict: dict) -> OrderedDict:
         out[k] = v
     return out
 
+# %% ../nbs/06a_backbones.ipynb #3eca0a71
 def load_imagenet_mobilenetv2(model: nn.Module) -> nn.Module:
     "Load torchvision's ImageNet MobileNetV2 weights into `model`'s `features` (a `PoseMobileNetV2`); returns `model`."
     import torchvision
@@ -311,6 +317,13 @@ FIDIP_CLASSIFIERS = {   # backbone: (feature shape, convs, hidden) of the releas
 
 
 # %% ../nbs/06a_backbones.ipynb #0ee11246
+def strip_prefix(state_dict: dict, prefix: str = "module.") -> OrderedDict:
+    "Remove `prefix` from every key when all keys carry it (DataParallel / DDP files); else return the keys unchanged."
+    if state_dict and all(k.startswith(prefix) for k in state_dict):
+        return OrderedDict((k[len(prefix):], v) for k, v in state_dict.items())
+    return OrderedDict(state_dict)
+
+# %% ../nbs/06a_backbones.ipynb #c4a739fa
 _LINEAGES = {"native": "native", "darkpose": "darkpose", "fidip2020": "darkpose", "simplebaseline": "darkpose",
              "tll": "tll", "udape": "tll", "shift": "tll"}
 LINEAGES = tuple(_LINEAGES)
@@ -318,12 +331,6 @@ LINEAGES = tuple(_LINEAGES)
 def _canonical(lineage: str) -> str:
     if lineage not in _LINEAGES: raise ValueError(f"lineage {lineage!r}: expected one of {LINEAGES}")
     return _LINEAGES[lineage]
-
-def strip_prefix(state_dict: dict, prefix: str = "module.") -> OrderedDict:
-    "Remove `prefix` from every key when all keys carry it (DataParallel / DDP files); else return the keys unchanged."
-    if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return OrderedDict((k[len(prefix):], v) for k, v in state_dict.items())
-    return OrderedDict(state_dict)
 
 def to_reference_keys(state_dict: dict, lineage: str, prefix: str | None = None, fc_classes: int = 1000) -> OrderedDict:
     "Our names -> `lineage`'s published names, in order. `'tll'` adds the unused `backbone.fc` (zeros) and the `module.` prefix."
@@ -342,6 +349,7 @@ def to_reference_keys(state_dict: dict, lineage: str, prefix: str | None = None,
     prefix = ("module." if lin == "tll" else "") if prefix is None else prefix
     return OrderedDict((prefix + k, v) for k, v in out.items())
 
+# %% ../nbs/06a_backbones.ipynb #96328ddd
 def from_reference_keys(state_dict: dict, lineage: str) -> OrderedDict:
     "`lineage`'s published names (with or without `module.`) -> our names; `'tll'` drops exactly `backbone.fc.weight` / `.bias`."
     lin, sd, out = _canonical(lineage), strip_prefix(state_dict), OrderedDict()
@@ -358,6 +366,7 @@ def from_reference_keys(state_dict: dict, lineage: str) -> OrderedDict:
             out[re.sub(r"^upsampling\.", "deconv_layers.", re.sub(r"^head\.", "final_layer.", k))] = v
     return out
 
+# %% ../nbs/06a_backbones.ipynb #c36eb87b
 def detect_lineage(state_dict: dict) -> str:
     "`'tll'`, `'darkpose'` or `'native'` from the key names of a (possibly `module.`-prefixed) state dict."
     keys = list(strip_prefix(state_dict))
@@ -385,6 +394,7 @@ def read_checkpoint(src, key: str | None = None) -> OrderedDict:
         src = src[part]
     return strip_prefix(src)
 
+# %% ../nbs/06a_backbones.ipynb #c8e80cde
 def published_convention(model: nn.Module, lineage: str) -> str | None:
     "The crop convention of a published checkpoint of `lineage` for `model` (see above); None when it is the model's own."
     lin = _canonical(lineage)
@@ -392,6 +402,7 @@ def published_convention(model: nn.Module, lineage: str) -> str | None:
     if lin == "tll": return "pixel_center"
     return "darkpose" if isinstance(model, (PoseHRNet, PoseMobileNetV2)) else None
 
+# %% ../nbs/06a_backbones.ipynb #1d81551d
 def load_published(model: nn.Module, src, lineage: str | None = None, key: str | None = None,
                    convention: str | None = None) -> nn.Module:
     """Load a published checkpoint into `model` strictly, renaming by `lineage` (None: detected from the keys); set
