@@ -111,6 +111,7 @@ def load_image(path) -> torch.Tensor:
     with Image.open(path) as im: a = np.array(im.convert("RGB"))
     return torch.from_numpy(a).permute(2, 0, 1).float().div_(255)
 
+# %% ../nbs/05a_pipeline.ipynb #8353e50f
 def warp_crop(img: torch.Tensor, M, out_size, antialias: bool = True) -> torch.Tensor:
     """Warp `img (3, H, W)` by `M` (original px -> output px) to `out_size (W, H)`, clamped to [0, 1]. When `M` shrinks by
     2x or more, the image is first box-averaged by the integer factor (an area filter, no shift: pixel centres map by
@@ -123,6 +124,7 @@ def warp_crop(img: torch.Tensor, M, out_size, antialias: bool = True) -> torch.T
         img = small
     return warp_tensor(img[None], M, out_size)[0].clamp_(0, 1)
 
+# %% ../nbs/05a_pipeline.ipynb #c4c12fbf
 def _t(x, dtype=torch.float32):
     return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).to(dtype)
 
@@ -201,6 +203,7 @@ class TopDownDataset(_PoseDataset):
         center, size = box_to_center_size(box, W / H, pad, box_origin=origin)
         return crop_matrix(center, size, self.input_size, convention=self.convention)
 
+# %% ../nbs/05a_pipeline.ipynb #753a14f5
 class ResizePadDataset(_PoseDataset):
     """Full-frame samples as TLL/UDAPE/SHIFT use them: the whole image, long side scaled to `input_size` and centred with
     zero bars (`geometry.resize_pad_matrix`; `compat=True` reproduces TLL's fractional keypoint offset). Same sample dict
@@ -223,6 +226,7 @@ def view_to_heatmap(M, input_size, heatmap_size, convention: str = "pixel_center
         return (R @ M.double() @ invert(R)).to(M.dtype)
     return R @ np.asarray(M, dtype=np.float64) @ invert(R)
 
+# %% ../nbs/05a_pipeline.ipynb #b0eb4bcf
 def mean_teacher_sample(img: torch.Tensor, keypoints, visible, base_matrix, rng: np.random.Generator, input_size, codec,
                         student: AugmentConfig = UDAPE_VIEW, teacher: AugmentConfig = UDAPE_VIEW, k: int = 1,
                         base_aug: dict | None = None) -> dict:
@@ -251,6 +255,7 @@ def mean_teacher_sample(img: torch.Tensor, keypoints, visible, base_matrix, rng:
         out.update({f"{name}_{key}": (v[0] if name == "student" else v) for key, v in vals.items()})
     return out
 
+# %% ../nbs/05a_pipeline.ipynb #4b7f18c4
 class MeanTeacherViews(_PoseDataset):
     """Mean-teacher samples from `Record`s: the base view is a ResizePad frame (`base='resize_pad'`, as UDAPE/SHIFT) or a
     top-down crop (`base='topdown'`), optionally augmented by `base_augment`; then one student and `k` teacher views
