@@ -200,6 +200,7 @@ def draw_sample(ax, sample: dict, skeleton: str | Skeleton = "coco17", show_skel
     if title: ax.set_title(title, fontsize=8)
     return ax
 
+# %% ../nbs/03a_viz.ipynb #ad1286f5
 def browse_dataset(samples, skeleton: str | Skeleton = "coco17", interactive: bool | None = None, n_static: int = 4,
                    size: float = 2.5):
     """Browse `samples` (a sequence or Dataset of sample dicts): a slider and skeleton / mask / visibility toggles in a widget,
@@ -241,6 +242,7 @@ def prediction_errors(preds, gts, visible, norm=None) -> tuple[np.ndarray, np.nd
     mean = np.array([np.nanmean(e) if np.isfinite(e).any() else -np.inf for e in err])
     return err, np.argsort(-mean, kind="stable")
 
+# %% ../nbs/03a_viz.ipynb #2a8ad1e1
 def _draw_prediction(axes, image, gt, pred, v, err, sk: Skeleton, title: str):
     ax, bx = axes
     ax.imshow(_rgb_uint8(image))
@@ -287,6 +289,7 @@ def heatmap_peaks(heatmaps) -> tuple[np.ndarray, np.ndarray]:
     if h.ndim != 3: raise ValueError(f"heatmaps: shape {tuple(h.shape)}, expected (K, h, w)")
     return decode_argmax(h[None])[0][0].numpy(), decode_dark(h[None])[0][0].numpy()
 
+# %% ../nbs/03a_viz.ipynb #e6292754
 def _draw_heatmap(ax, hm, am, dk, name, zoom=None):
     ax.imshow(hm, cmap="magma", interpolation="nearest")
     if zoom: ax.set_xlim(dk[0] - zoom, dk[0] + zoom); ax.set_ylim(dk[1] + zoom, dk[1] - zoom)
