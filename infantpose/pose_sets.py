@@ -20,7 +20,7 @@ from .skeletons import get_skeleton
 # %% auto #0
 __all__ = ['PoseSet', 'load_infant_poses', 'synthetic_poses', 'load_adult_poses', 'perturb_keypoints']
 
-# %% ../nbs/11a_pose_sets.ipynb #cb02e7bb
+# %% ../nbs/11a_pose_sets.ipynb #e725b9cc
 class PoseSet(NamedTuple):
     "Poses of one source: `keypoints` (N, K, 2) float32 px, `visible` (N, K) uint8 COCO flags, `skeleton` name, `ids`."
     keypoints: np.ndarray
@@ -28,6 +28,7 @@ class PoseSet(NamedTuple):
     skeleton: str
     ids: list
 
+# %% ../nbs/11a_pose_sets.ipynb #cb02e7bb
 def _infant_pose_dir() -> Path:
     return require(shared_data_dir() / "infant_poses", "infant pose folder", "set $INFANTPOSE_SHARED_DATA to the shared data folder")
 
@@ -65,7 +66,7 @@ def load_infant_poses(source: str = "synthetic", split=None, n: int = 1000, seed
     if source == "synthetic": return synthetic_poses("infant", n, seed)
     raise ValueError(f"unknown source {source!r}; known: synthetic, syrip_real, syrip_synthetic, minirgbd")
 
-# %% ../nbs/11a_pose_sets.ipynb #ff243604
+# %% ../nbs/11a_pose_sets.ipynb #4a934284
 def synthetic_poses(domain: str = "infant", n: int = 1000, seed: int = 0, image_size=(64, 64)) -> PoseSet:
     "`n` COCO-17 poses of renderer `domain` ('infant' | 'adult'), projected by its random cameras, all joints labelled."
     try: from infantpose.synthetic import render_sample
@@ -74,6 +75,7 @@ def synthetic_poses(domain: str = "infant", n: int = 1000, seed: int = 0, image_
     kp = np.stack([render_sample(rng, domain, image_size, augment=False)["keypoints_coco17"] for _ in range(n)])
     return PoseSet(kp.astype(np.float32), np.full(kp.shape[:2], 2, np.uint8), "coco17", list(range(n)))
 
+# %% ../nbs/11a_pose_sets.ipynb #ff243604
 def load_adult_poses(source: str = "coco_real", n: int = 200, seed: int = 0) -> PoseSet:
     "Adult COCO-17 poses: 'coco_real' (the 21 persons of `real_adult_coco17/person_keypoints.json`) or 'synthetic' (renderer)."
     if source == "synthetic": return synthetic_poses("adult", n, seed)

@@ -101,7 +101,7 @@ class PoseVAE(SavedPrior, nn.Module):
         self.eval()
         return [row["loss"] for row in state.history]
 
-# %% ../nbs/11b_pose_vae.ipynb #6100499b
+# %% ../nbs/11b_pose_vae.ipynb #0e51610b
 @runtime_checkable
 class PosePrior(Protocol):
     "A pose prior: `score(keypoints (B, K, 2), visible (B, K)) -> (B,)`, differentiable, lower = more plausible."
@@ -112,6 +112,7 @@ class PosePrior(Protocol):
     @classmethod
     def load(cls, path, map_location="cpu"): ...
 
+# %% ../nbs/11b_pose_vae.ipynb #6100499b
 PRIORS = {"posendf": PoseNDF, "vae": PoseVAE}
 
 def build_prior(kind: str = "posendf", skeleton: str = "coco17", **kwargs) -> PosePrior:
@@ -119,6 +120,7 @@ def build_prior(kind: str = "posendf", skeleton: str = "coco17", **kwargs) -> Po
     if kind not in PRIORS: raise ValueError(f"unknown prior {kind!r}; known: {', '.join(PRIORS)}")
     return PRIORS[kind](skeleton=skeleton, **kwargs)
 
+# %% ../nbs/11b_pose_vae.ipynb #cdeb682b
 def load_prior(path, map_location="cpu") -> PosePrior:
     "A prior saved by `save`, of either kind."
     ckpt = load_checkpoint(path, map_location)     # read once

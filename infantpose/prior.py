@@ -90,6 +90,7 @@ class BoneMLP(nn.Module):
         self.net = nn.Sequential(nn.Linear(in_features, 2 + feat_dim), nn.ReLU(), nn.Linear(2 + feat_dim, feat_dim), nn.ReLU())
     def forward(self, x): return self.net(x)
 
+# %% ../nbs/11_prior.ipynb #7ce2ca8d
 class StructureEncoder(nn.Module):
     "Bone directions (B, 13, 2) -> (B, 13 * feat_dim), each bone seeing its parent's feature."
     def __init__(self, parents=tuple(p for *_, p in SHIFT_BONES), feat_dim: int = 6):
@@ -102,6 +103,7 @@ class StructureEncoder(nn.Module):
             feats.append(self.net[i](units[:, i] if p < 0 else torch.cat([units[:, i], feats[p]], -1)))
         return torch.cat(feats, -1)
 
+# %% ../nbs/11_prior.ipynb #36947b45
 class DFNet(nn.Module):
     "The distance field: (B, in_features) -> (B,) non-negative, weight-normed layers `lin0 ... linN`, output `relu` or `softplus`."
     def __init__(self, in_features: int = 78, hidden=(512,) * 5, weight_norm: bool = True, out: str = "relu"):
@@ -128,7 +130,7 @@ def map_legacy_state_dict(state_dict: dict) -> dict:
         out[k] = v
     return out
 
-# %% ../nbs/11_prior.ipynb #6ea5ba73
+# %% ../nbs/11_prior.ipynb #e442399a
 class SavedPrior:
     "Save / load for the priors: `{kind, config, model}` through `checkpoint.save_checkpoint` / `load_checkpoint`."
     def save(self, path) -> None:
@@ -144,6 +146,7 @@ class SavedPrior:
         if ckpt.get("kind") != cls.kind: raise ValueError(f"{path}: a {ckpt.get('kind')!r} prior, not {cls.kind!r}")
         model = cls(**ckpt["config"]); model.load_state_dict(ckpt["model"] if "model" in ckpt else ckpt["state_dict"]); return model.eval()
 
+# %% ../nbs/11_prior.ipynb #6ea5ba73
 class PoseNDF(SavedPrior, nn.Module):
     """SHIFT's infant pose prior: `score(keypoints (B, K, 2), visible (B, K))` -> (B,) distance to the pose manifold.
 
@@ -185,6 +188,7 @@ def rotate_bones(units: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     x, y = units[..., 0], units[..., 1]
     return torch.stack([c * x - s * y, s * x + c * y], -1)
 
+# %% ../nbs/11_prior.ipynb #9fb39fc0
 # SHIFT_BONES index pairs that swap under a left-right mirror
 BONE_FLIP = (0, 2, 1, 4, 3, 7, 8, 5, 6, 11, 12, 9, 10)
 
@@ -192,6 +196,7 @@ def flip_bones(units: torch.Tensor) -> torch.Tensor:
     "The bones (..., 13, 2) of the mirrored pose: x negated, left and right bones swapped."
     return units[..., BONE_FLIP, :] * torch.tensor([-1.0, 1.0], dtype=units.dtype, device=units.device)
 
+# %% ../nbs/11_prior.ipynb #c8f322b2
 def perturb_bones(units: torch.Tensor, rng: np.random.Generator, kappas=(1, 2, 4, 8, 16), noise: str = "rotation") -> torch.Tensor:
     """Von Mises perturbations of unit bones `units` (N, 13, 2): one copy per kappa -> (len(kappas) * N, 13, 2), kappa-major.
 
@@ -254,6 +259,7 @@ class NDFSchedule:
 GPU_SCHEDULE = NDFSchedule()                                   # SHIFT's `prior/train_prior.py`
 CPU_SCHEDULE = NDFSchedule(stage_epochs=(2, 3, 5), iters_per_epoch=40, batch_size=256, lr=1e-3, bone_dropout=0.1)
 
+# %% ../nbs/11_prior.ipynb #efdadab7
 NDF_STAGES = (("synth_1",), ("synth_2", "synth_1"), ("real", "synth_2", "synth_1"))
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
