@@ -34,6 +34,7 @@ def feature_shape(model: nn.Module, input_size: tuple[int, int]) -> tuple[int, i
     finally: model.train(was_training)
     return tuple(f.shape[1:])
 
+# %% ../nbs/09_fidip.ipynb #38e76b87
 def domain_classifier(model: nn.Module, input_size: tuple[int, int], kind: str | None = None) -> DomainClassifier:
     """FiDIP's real-vs-synthetic classifier for `model`'s features at `input_size` (width, height): `(B, C, h, w)` -> `(B, 1)`.
     `kind` in `backbones.FIDIP_CLASSIFIERS` ('hrnet', 'mobilenet', 'resnet50_2020'); default 'hrnet' for stride-4 maps, else 'mobilenet'."""
@@ -65,7 +66,7 @@ FIDIP_FREEZE = {   # model name -> module prefixes frozen by the FiDIP recipe
     "effnet_lite0": ("backbone._conv_stem", "backbone._bn0") + tuple(f"backbone._blocks.{i}" for i in range(5)),
 }
 
-# %% ../nbs/09_fidip.ipynb #f7339df1
+# %% ../nbs/09_fidip.ipynb #2fb7cc39
 def synthetic_flags(dataset: Dataset) -> np.ndarray:
     "`(N,)` bool: which samples are synthetic, from `dataset.records`, `dataset.is_synthetic`, parts of a `ConcatDataset` / `Subset`, or the samples."
     if isinstance(dataset, ConcatDataset): return np.concatenate([synthetic_flags(d) for d in dataset.datasets])
@@ -74,6 +75,7 @@ def synthetic_flags(dataset: Dataset) -> np.ndarray:
     if hasattr(dataset, "is_synthetic"): return np.asarray(dataset.is_synthetic, bool)
     return np.array([bool(dataset[i]["is_synthetic"]) for i in range(len(dataset))])
 
+# %% ../nbs/09_fidip.ipynb #f7339df1
 def balanced_batches(flags, batch_size: int, seed: int, epoch: int, reshuffle: bool = True,
                      per_class: int | None = None) -> list[list[int]]:
     "Batches of indices, each `batch_size / 2` real then interleaved synthetic; `per_class` samples of each class per epoch."
@@ -87,6 +89,7 @@ def balanced_batches(flags, batch_size: int, seed: int, epoch: int, reshuffle: b
     r, s = draw(real), draw(syn)
     return [np.stack([r[i:i + half], s[i:i + half]], 1).ravel().tolist() for i in range(0, n - n % half, half)]
 
+# %% ../nbs/09_fidip.ipynb #80a2ca04
 def balanced_sampler(flags, reshuffle: bool = True, per_class: int | None = None):
     "A `Hooks.batches` function `(num_samples, epoch, config) -> batches` of `balanced_batches` (batch size, seed from `config`)."
     flags = np.asarray(flags, bool)
@@ -112,11 +115,13 @@ class FiDIPConfig:
         "The released yamls and code: lam 0, no pre-training, the gradient leak, one sampler order, drifting BN statistics."
         return cls(**{**dict(lam=0.0, pretrain_epochs=0, freeze_bn=False, reshuffle=False, compat=True), **kw})
 
+# %% ../nbs/09_fidip.ipynb #2939d341
 def domain_labels(batch: dict, device) -> torch.Tensor:
     "`(B,)` float targets of the domain classifier: 1 synthetic, 0 real (the batch's `is_synthetic`, see `pipeline.Sample`)."
     if "is_synthetic" not in batch: raise ValueError(f"FiDIP needs an 'is_synthetic' entry in each sample; batch keys {sorted(batch)}")
     return torch.as_tensor(batch["is_synthetic"]).to(device).float().view(-1)
 
+# %% ../nbs/09_fidip.ipynb #9d62c420
 def domain_loss(classifier: nn.Module, feats: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "BCE-with-logits of `classifier(feats (B, C, h, w))` against `labels (B,)`, and the accuracy."
     logits = classifier(feats.float()).view(-1)
@@ -164,6 +169,7 @@ class FeatureClassifier(nn.Module):
         with torch.no_grad(): _, feats = self.model(x, return_features=True)
         return self.classifier(feats)
 
+# %% ../nbs/09_fidip.ipynb #afb3074e
 def pretrain_classifier(model: nn.Module, classifier: nn.Module, dataset: Dataset, config: TrainConfig,
                         reshuffle: bool = True, per_class: int | None = None) -> TrainState:
     "Train `classifier` alone on `model`'s features of `dataset` (real vs synthetic, balanced batches) with `fit`; `model` is unchanged."

@@ -23,12 +23,14 @@ def look_at(target, azimuth: float, elevation: float, distance: float, roll: flo
     c, s = np.cos(ro), np.sin(ro)
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.]]) @ Rc, pos
 
+# %% ../nbs/04c_render.ipynb #dd2b81a3
 def project(X: np.ndarray, Rc: np.ndarray, pos: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "World points (N, 3) -> pixels (N, 2) and camera-frame points (N, 3)."
     Xc = (X - pos) @ Rc.T
     uv = Xc[:, :2]/Xc[:, 2:3]*K[[0, 1], [0, 1]] + K[:2, 2]
     return uv, Xc
 
+# %% ../nbs/04c_render.ipynb #6e44c070
 def rasterize(uv: np.ndarray, z: np.ndarray, faces: np.ndarray, size: tuple[int, int], near: float = 1e-3):
     """Z-buffer of triangles `faces` (T, 3) with vertex pixels `uv` (V, 2) and depths `z` (V,) in an image `size` (W, H).
     Returns depth (H, W) float32 (inf = empty), triangle id (H, W) int (-1 = empty) and barycentrics (H, W, 3)."""

@@ -77,6 +77,7 @@ def sample_colors(rng: np.random.Generator, domain: str) -> tuple[np.ndarray, di
     col[r['eyes']] = rng.uniform(0.05, 0.25)
     return np.clip(col, 0, 1), dict(outfit=str(outfit))
 
+# %% ../nbs/04_synthetic.ipynb #19190e0a
 @lru_cache(maxsize=1)
 def _textures():
     import skimage.data as skd
