@@ -96,7 +96,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
         if p.name.rsplit(".tmp", 1)[-1].isdigit() and (p.is_file() or p.is_symlink()): p.unlink(); gone.append(p.name)
     return gone
 
-# %% ../nbs/06f_checkpoint.ipynb #7e1e363f
+# %% ../nbs/06f_checkpoint.ipynb #9a7366b6
 def nonfinite_tensors(named: dict) -> list[str]:
     "Names of the floating tensors of `named` (name -> tensor) that hold a NaN or inf (one host sync)."
     names = [k for k, v in named.items() if torch.is_tensor(v) and v.is_floating_point() and v.numel()]
