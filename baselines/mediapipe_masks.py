@@ -1,4 +1,4 @@
-"""Person masks for a folder of images with MediaPipe's selfie segmentation, for Kp2Seg's F_seg (`infantpose.kp2seg.FolderMasks`).
+"""Person masks for a folder of images with MediaPipe's selfie segmentation, for Kp2Seg's F_seg (`infantpose.masks.FolderMasks`).
 
 Runs in its own environment (`.venv-baseline`: `mediapipe==0.10.21`, which pins numpy<2), so it imports nothing from
 `infantpose`. Offline: the legacy `mediapipe.solutions.selfie_segmentation.SelfieSegmentation` graph uses the two
@@ -11,7 +11,7 @@ What it does, per image of `--images` (jpg, jpeg, png):
 2. Writes `<out>/<image stem>.png`, greyscale uint8, same size as the image: by default 255 where the mask is
    > `--threshold` (0.5) and 0 elsewhere, the renderer's layout; `--soft` writes round(255 x probability) instead.
 
-The default `--out` is `masks/` beside the images folder (`<images>/../masks`), where `infantpose.kp2seg.FolderMasks`
+The default `--out` is `masks/` beside the images folder (`<images>/../masks`), where `infantpose.masks.FolderMasks`
 and `infantpose.datasets.read_coco_keypoints` look. A summary (`_meta.json` in `--out`) records the settings, the
 mediapipe version, the run time and each mask's person fraction. Selfie segmentation is trained on people close to
 the camera; on small or lying infants it may miss limbs: look at the masks before relying on them.

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from .geometry import apply_affine, check_convention, check_size, invert, resize_matrix
 
 # %% auto #0
-__all__ = ['VISIBILITY', 'soft_argmax', 'visibility_weights', 'encode_tll', 'encode_unbiased', 'decode_argmax',
-           'gaussian_kernel1d', 'blur_heatmaps', 'decode_dark', 'decode_soft_argmax', 'flip_heatmaps', 'merge_flip',
-           'HeatmapCodec']
+__all__ = ['VISIBILITY', 'visibility_weights', 'encode_tll', 'encode_unbiased', 'decode_argmax', 'gaussian_kernel1d',
+           'blur_heatmaps', 'decode_dark', 'decode_soft_argmax', 'flip_heatmaps', 'merge_flip', 'HeatmapCodec']
 
 # %% ../nbs/02_codecs.ipynb #bdb5138a
 def _check_heatmaps(h, name: str = "heatmaps") -> torch.Tensor:
@@ -166,8 +165,6 @@ def decode_soft_argmax(heatmaps, temperature: float = 1.0) -> torch.Tensor:
     p = torch.softmax(h.flatten(2) / temperature, -1).view(B, K, H, W)
     xs, ys = torch.arange(W, dtype=h.dtype, device=h.device), torch.arange(H, dtype=h.dtype, device=h.device)
     return torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], -1)
-
-soft_argmax = decode_soft_argmax   # the older name, used by the prior, Kp2Seg and SHIFT chapters
 
 # %% ../nbs/02_codecs.ipynb #d40aebff
 def flip_heatmaps(heatmaps, flip_index) -> torch.Tensor:

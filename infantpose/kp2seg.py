@@ -23,10 +23,9 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .train import Hooks, TrainConfig, fit
 
 # %% auto #0
-__all__ = ['KP2SEG_SCHEDULES', 'VOC_PERSON', 'normalize_keypoints', 'denormalize_keypoints', 'pixels_to_grid', 'grid_to_pixels',
-           'Kp2SegGenerator', 'bce_dice_loss', 'mask_iou', 'load_mask', 'mask_in_frame', 'PersonMaskDataset',
-           'kp2seg_step', 'train_kp2seg', 'evaluate_generator', 'expected_class_index', 'visibility_loss',
-           'save_kp2seg', 'load_kp2seg']
+__all__ = ['KP2SEG_SCHEDULES', 'VOC_PERSON', 'pixels_to_grid', 'grid_to_pixels', 'Kp2SegGenerator', 'bce_dice_loss', 'mask_iou',
+           'load_mask', 'mask_in_frame', 'PersonMaskDataset', 'kp2seg_step', 'train_kp2seg', 'evaluate_generator',
+           'expected_class_index', 'visibility_loss', 'save_kp2seg', 'load_kp2seg']
 
 # %% ../nbs/12_kp2seg.ipynb #de731a7b
 def pixels_to_grid(keypoints: torch.Tensor, size) -> torch.Tensor:
@@ -275,14 +274,3 @@ def load_kp2seg(path, output_size=(256, 256), device="cpu") -> Kp2SegGenerator:
     g = Kp2SegGenerator(**cfg)
     g.load_state_dict(sd)
     return g.to(device).eval().requires_grad_(False)
-
-# %% ../nbs/12_kp2seg.ipynb #9b0fb38c
-normalize_keypoints, denormalize_keypoints = pixels_to_grid, grid_to_pixels   # the older names
-_IN_MASKS = ("MaskSource", "FolderMasks", "ModelMasks", "ViewMasks", "DeepLabV3Masks", "TinySegNet", "PersonSegmenter",
-             "segmenter_step", "train_segmenter", "evaluate_segmenter", "SegmenterMasks")
-
-def __getattr__(name: str):
-    "`infantpose.kp2seg.FolderMasks` and the other names of `infantpose.masks`, imported from there on first use."
-    if name not in _IN_MASKS: raise AttributeError(f"module 'infantpose.kp2seg' has no attribute {name!r}")
-    from infantpose import masks
-    return getattr(masks, name)

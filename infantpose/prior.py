@@ -309,15 +309,3 @@ def fit(self: PoseNDF, keypoints, visible=None, schedule: NDFSchedule = CPU_SCHE
                              copies=copies, **data_kw)
     self.data_sizes = {k: len(v[0]) for k, v in data.items()}
     return train_posendf(self, data, schedule, seed, **(config or {}))
-
-# %% ../nbs/11_prior.ipynb #fb5508d6
-_MOVED = {"PoseVAE": "pose_vae", "center_and_scale_pose": "pose_vae", "PosePrior": "pose_vae", "PRIORS": "pose_vae",
-          "build_prior": "pose_vae", "load_prior": "pose_vae", "PoseSet": "pose_sets", "load_infant_poses": "pose_sets",
-          "synthetic_poses": "pose_sets", "load_adult_poses": "pose_sets", "perturb_keypoints": "pose_sets"}
-
-def __getattr__(name: str):
-    "The names of `infantpose.pose_vae` and `infantpose.pose_sets` (and `normalize_pose`, the older name of `center_and_scale_pose`)."
-    if name == "normalize_pose": name = "center_and_scale_pose"
-    if name not in _MOVED: raise AttributeError(f"module 'infantpose.prior' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(f"infantpose.{_MOVED[name]}"), name)

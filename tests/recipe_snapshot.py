@@ -22,7 +22,9 @@ from infantpose.fidip import FiDIPConfig, domain_classifier, fidip, pretrain_cla
 from infantpose.kp2seg import PersonMaskDataset, train_kp2seg  # noqa: E402
 from infantpose.mean_teacher import MeanTeacherConfig, udape  # noqa: E402
 from infantpose.pipeline import AugmentConfig, MeanTeacherViews, PairedDataset, TopDownDataset  # noqa: E402
-from infantpose.prior import NDFSchedule, PoseNDF, PoseVAE, load_infant_poses  # noqa: E402
+from infantpose.prior import NDFSchedule, PoseNDF  # noqa: E402
+from infantpose.pose_sets import load_infant_poses  # noqa: E402
+from infantpose.pose_vae import PoseVAE  # noqa: E402
 from infantpose.regda import RegDANet, regda  # noqa: E402
 from infantpose.sampling import fit_difficulty_vae  # noqa: E402
 from infantpose.shift import ShiftConfig, shift  # noqa: E402
@@ -115,7 +117,7 @@ def runs(work: Path) -> dict:
     prior.eval().requires_grad_(False)
     G, _ = train_kp2seg(PersonMaskDataset(source, images=False), "tiny", out_dir=work / "kp2seg", epochs=1)
     out["kp2seg"] = sd(G)
-    from infantpose.kp2seg import FolderMasks, ViewMasks
+    from infantpose.masks import FolderMasks, ViewMasks
     target = ViewMasks(views, FolderMasks(), student=True)
     torch.manual_seed(0); m = ToyPoseNet(17, bn=True)
     res = shift(m, source, target, cfg(work / "shift", epochs=1, max_steps_per_epoch=2), 1, 1, ShiftConfig(mode="all"),
