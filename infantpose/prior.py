@@ -7,12 +7,9 @@ Docs: https://infantpose.github.io/infantpose/prior.html.md"""
 # %% ../nbs/11_prior.ipynb #8fc2cf87
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -20,10 +17,10 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import nn
 
-from .paths import require, shared_data_dir
 from .skeletons import conversion, get_skeleton
 from .checkpoint import load_checkpoint, save_checkpoint
-from .train import Hooks, TensorDataset, TrainConfig, fit
+from . import train
+from .train import Hooks, TensorDataset, TrainConfig
 
 # %% auto #0
 __all__ = ['SHIFT_BONES', 'BONE_FLIP', 'GPU_SCHEDULE', 'CPU_SCHEDULE', 'NDF_STAGES', 'prior_joint_map', 'bone_directions',
@@ -292,7 +289,7 @@ def train_posendf(model: PoseNDF, data: dict, schedule: NDFSchedule = CPU_SCHEDU
     cfg = TrainConfig(**{**dict(epochs=sum(schedule.stage_epochs), batch_size=schedule.batch_size, lr=schedule.lr,
                                 schedule="constant", seed=seed, log_every=10**9, out_dir=out_dir, progress=False,
                                 tensorboard=False, plot=False), **config})
-    state = fit(model, dataset, cfg, hooks=Hooks(on_batch=on_batch, batches=batches, collate=TensorDataset.collate))
+    state = train.fit(model, dataset, cfg, hooks=Hooks(on_batch=on_batch, batches=batches, collate=TensorDataset.collate))
     model.eval()
     return [row["loss"] for row in state.history]
 
