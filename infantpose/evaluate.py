@@ -9,7 +9,7 @@ Docs: https://infantpose.github.io/infantpose/evaluate.html.md"""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
