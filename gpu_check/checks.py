@@ -4,14 +4,11 @@
 
 Each check is isolated (one failing does not stop the others) and the JSON file is rewritten after every check, so a
 crash of the process still leaves the results so far and names the check that was running. With `--device cpu` the
-checks that need CUDA are reported as skipped (the dry run). The engine's mixed-precision switch is read from the
-current API: `TrainConfig.precision` ("fp32" | "bf16" | "fp16" | "auto") when it exists, else the older `amp` flag;
-every result says which one it used.
+checks that need CUDA are reported as skipped (the dry run). Mixed precision is the engine's `TrainConfig.precision`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import socket
@@ -36,17 +33,10 @@ def check(needs_cuda: bool = True):
     return register
 
 
-ENGINE = ("infantpose.train", "infantpose.toy", "infantpose.distributed", "infantpose.losses")
-
-
-def api(name: str):
-    "`name` from the engine's modules as they are now (the engine may be split over several of them)."
-    import importlib
-    for mod in ENGINE:
-        try: m = importlib.import_module(mod)
-        except ImportError: continue
-        if hasattr(m, name): return getattr(m, name)
-    raise ImportError(f"{name} is in none of {ENGINE}")
+from infantpose.checkpoint import load_checkpoint
+from infantpose.config import TrainConfig
+from infantpose.toy import ToyHeatmapDataset, ToyPoseNet
+from infantpose.train import fit
 
 
 def last_loss(state) -> str:
@@ -54,32 +44,16 @@ def last_loss(state) -> str:
     return f", last loss {h[-1]['loss']:.4g}" if h else ""
 
 
-def precision_kw(precision: str) -> tuple[dict | None, str]:
-    "TrainConfig keywords for `precision` ('fp16' | 'bf16') in the engine as it is now, and which field was used."
-    TrainConfig = api("TrainConfig")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    if "precision" in names: return {"precision": precision}, f"TrainConfig.precision={precision!r}"
-    if precision == "fp16" and "amp" in names: return {"amp": True}, "TrainConfig.amp=True"
-    return None, f"the engine has no {precision} setting (TrainConfig fields: {'precision' if 'precision' in names else 'amp'})"
-
-
 def toy_config(out, device, **kw):
-    return api("TrainConfig")(**{**dict(epochs=1, batch_size=8, lr=3e-3, out_dir=str(out), device=device, progress=False,
+    return TrainConfig(**{**dict(epochs=1, batch_size=8, lr=3e-3, out_dir=str(out), device=device, progress=False,
                                  tensorboard=False, plot=False, log_every=1), **kw})
 
 
 def toy_fit(out, device, bn=True, n=32, model=None, **kw):
     torch.manual_seed(0)
-    model = model if model is not None else api("ToyPoseNet")(2, bn=bn)
-    state = api("fit")(model, api("ToyHeatmapDataset")(n, seed=1), toy_config(out, device, **kw))
+    model = model if model is not None else ToyPoseNet(2, bn=bn)
+    state = fit(model, ToyHeatmapDataset(n, seed=1), toy_config(out, device, **kw))
     return state, model
-
-
-def autocast_of(state):
-    "The run's autocast context: `TrainState.autocast()`, or `train.autocast(device, precision)` of the newer engine."
-    if hasattr(state, "autocast"): return state.autocast()
-    from infantpose import train
-    return train.autocast(state.device, state.config.precision)
 
 
 def finite(model: nn.Module) -> bool: return all(torch.isfinite(p).all() for p in model.parameters())
@@ -103,34 +77,24 @@ def cuda_device(device, tmp):
 @check(needs_cuda=True)
 def autocast_fp16(device, tmp):
     "fp16 autocast + GradScaler in `fit`: finite weights, the scaler's state in the checkpoint, fp16 activations."
-    kw, used = precision_kw("fp16")
-    if kw is None: raise RuntimeError(used)
-    state, model = toy_fit(tmp / "fp16", device, **kw)
-    ck = api("load_checkpoint")(tmp / "fp16" / "last.pt")
+    state, model = toy_fit(tmp / "fp16", device, precision="fp16")
+    ck = load_checkpoint(tmp / "fp16" / "last.pt")
     assert state.scaler is not None and ck["scaler"], "no GradScaler in the run or its checkpoint"
     assert finite(model), "non-finite weights"
-    with autocast_of(state): y = model(torch.rand(2, 3, 32, 32, device=device))
+    with state.autocast(): y = model(torch.rand(2, 3, 32, 32, device=device))
     assert y.dtype == torch.float16, f"forward under the run's autocast gave {y.dtype}"
-    return f"{used}: {state.step} steps, scale {state.scaler.get_scale():.0f}, {last_loss(state)}"
+    return f"{state.step} steps, scale {state.scaler.get_scale():.0f}, {last_loss(state)}"
 
 
 @check(needs_cuda=False)
 def autocast_bf16(device, tmp):
-    "bf16 autocast in `fit` (CPU and CUDA): finite weights, bf16 activations; torch's autocast alone on an older engine."
-    kw, used = precision_kw("bf16")
-    if kw is None:                                       # the engine cannot train in bf16 yet: check torch's autocast
-        torch.manual_seed(0)
-        m = api("ToyPoseNet")(2, bn=True).to(device)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16): y = m(torch.rand(4, 3, 32, 32, device=device))
-        y.float().square().mean().backward()
-        assert y.dtype == torch.bfloat16 and finite(m), f"bf16 autocast forward gave {y.dtype}"
-        return f"{used}; torch.autocast bf16 forward/backward only"
-    state, model = toy_fit(tmp / "bf16", device, **kw)
+    "bf16 autocast in `fit` (CPU and CUDA): finite weights, bf16 activations, no GradScaler."
+    state, model = toy_fit(tmp / "bf16", device, precision="bf16")
     assert finite(model), "non-finite weights"
-    with autocast_of(state): y = model(torch.rand(2, 3, 32, 32, device=device))
+    with state.autocast(): y = model(torch.rand(2, 3, 32, 32, device=device))
     assert y.dtype == torch.bfloat16, f"forward under the run's autocast gave {y.dtype}"
     assert state.scaler is None, "bf16 needs no GradScaler"
-    return f"{used}: {state.step} steps, {last_loss(state)}"
+    return f"{state.step} steps, {last_loss(state)}"
 
 
 @check(needs_cuda=True)

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "gpu_check"))
 import run  # noqa: E402  (gpu_check/run.py: standard library only)
@@ -66,15 +64,6 @@ def test_report_names_failures(tmp_path):
     md = run.write_report(rep, tmp_path / "report.md")
     assert "1 failed: check autocast_fp16" in md and "Still missing: pycocotools" in md and "x \\| y" in md
     assert "no (tutorial picked cuda)" in md and json.loads((tmp_path / "report.json").read_text())["failures"]
-
-
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_precision_setting_of_the_engine(precision):
-    "The checks read the engine's mixed-precision switch as it is now, and say which one they used."
-    import checks
-    kw, used = checks.precision_kw(precision)
-    assert ("precision" in used and kw == {"precision": precision}) or (precision == "fp16" and kw == {"amp": True}) \
-        or (kw is None and "no bf16" in used), (kw, used)
 
 
 def test_make_target():
