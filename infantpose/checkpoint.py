@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['epoch_batches', 'seed_everything', 'seed_worker', 'rng_state', 'set_rng_state', 'save_checkpoint',
+__all__ = ['epoch_batches', 'step_generator', 'seed_everything', 'seed_worker', 'rng_state', 'set_rng_state', 'save_checkpoint',
            'remove_stale_temporaries', 'nonfinite_tensors', 'load_checkpoint']
 
 # %% ../nbs/06f_checkpoint.ipynb #d8563cc6
@@ -27,6 +27,12 @@ def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, shuf
     order = np.random.default_rng([seed, epoch]).permutation(num_samples) if shuffle else np.arange(num_samples)
     stop = num_samples - num_samples % batch_size if drop_last else num_samples
     return [order[i:i + batch_size].tolist() for i in range(0, stop, batch_size)]
+
+# %% ../nbs/06f_checkpoint.ipynb #5b920e81
+def step_generator(seed: int, step: int) -> torch.Generator:
+    "A CPU generator drawn from `(seed, step)`: a run resumed at any step draws the same numbers."
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
 
 # %% ../nbs/06f_checkpoint.ipynb #e18e80f7
 def seed_everything(seed: int, deterministic: bool = True):

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .prior import PoseNDF, SavedPrior, _as_pose, _step_generator
+from .prior import PoseNDF, SavedPrior, _as_pose
 from .skeletons import get_skeleton
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, step_generator
 from .train import Hooks, TensorDataset, TrainConfig, fit
 
 # %% auto #0
@@ -90,7 +90,7 @@ class PoseVAE(SavedPrior, nn.Module):
         `out_dir` to make it resumable); `drop_joints` hides random labelled joints as augmentation. Returns per-epoch losses."""
         kp, lab = _as_pose(keypoints, visible, self.K)
         def on_batch(state, batch: dict) -> dict:
-            g = _step_generator(seed, state.step)
+            g = step_generator(seed, state.step)
             v = batch["lab"] & (torch.rand(batch["lab"].shape, generator=g) >= drop_joints)
             err, kl = self.terms(batch["kp"], v, generator=g)
             return {"loss": (err + self.beta * kl).mean()}

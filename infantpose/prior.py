@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from torch import nn
 
 from .skeletons import conversion, get_skeleton
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint, step_generator
 from . import train
 from .train import Hooks, TensorDataset, TrainConfig
 
@@ -259,10 +259,6 @@ CPU_SCHEDULE = NDFSchedule(stage_epochs=(2, 3, 5), iters_per_epoch=40, batch_siz
 # %% ../nbs/11_prior.ipynb #efdadab7
 NDF_STAGES = (("synth_1",), ("synth_2", "synth_1"), ("real", "synth_2", "synth_1"))
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    "A generator drawn from `(seed, step)`: a run resumed at any step draws the same numbers."
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
 def train_posendf(model: PoseNDF, data: dict, schedule: NDFSchedule = CPU_SCHEDULE, seed: int = 0,
                   out_dir: str | None = None, **config) -> list[float]:
     """Train `model` on `make_posendf_data` output with SHIFT's three stages through the engine's `fit` (resumable in
@@ -282,7 +278,7 @@ def train_posendf(model: PoseNDF, data: dict, schedule: NDFSchedule = CPU_SCHEDU
     def on_batch(state, batch: dict) -> dict:
         x, y = batch["x"].to(state.device), batch["y"].to(state.device)
         if schedule.bone_dropout:
-            keep = torch.rand(x.shape[:2], generator=_step_generator(seed, state.step)) >= schedule.bone_dropout
+            keep = torch.rand(x.shape[:2], generator=step_generator(seed, state.step)) >= schedule.bone_dropout
             x = x * keep[..., None].to(state.device)
         return {"loss": F.mse_loss(state.model(x), y)}
 
