@@ -28,7 +28,7 @@ def epoch_batches(num_samples: int, batch_size: int, seed: int, epoch: int, shuf
     stop = num_samples - num_samples % batch_size if drop_last else num_samples
     return [order[i:i + batch_size].tolist() for i in range(0, stop, batch_size)]
 
-# %% ../nbs/06f_checkpoint.ipynb #5b920e81
+# %% ../nbs/06f_checkpoint.ipynb #fbe60323
 def step_generator(seed: int, step: int) -> torch.Generator:
     "A CPU generator drawn from `(seed, step)`: a run resumed at any step draws the same numbers."
     return torch.Generator().manual_seed(seed * 1_000_003 + step)

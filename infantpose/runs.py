@@ -56,7 +56,7 @@ def train_model(records, out_dir, model_name: str | None = None, init=None, pret
     if is_main_process():
         writable_dir(out, "--out")
         weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-        check_space(out, 6 * weights, f"the checkpoints and model of this run")   # last.pt (weights + Adam), its temporary, model.pt
+        check_space(out, 6 * weights, "the checkpoints and model of this run")   # last.pt (weights + Adam), its temporary, model.pt
         if restart:
             for name in ("last.pt", "model.pt"): (out / name).unlink(missing_ok=True)
     model.train()

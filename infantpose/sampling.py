@@ -40,7 +40,10 @@ def synthetic_source_poses(n: int, domain: str = "adult", seed: int = 0, image_s
     """`n` poses of renderer `domain` seen by the renderer's random cameras, as `skeleton` keypoints in a (W, H) frame.
 
     `posture` fixes the posture (None: the renderer's mix). All joints are labelled (flag 2, self-occlusion is not tested)."""
-    from infantpose.synthetic import _keypoints, camera, load_body, pose_landmarks, project, sample_body, sample_camera, sample_pose
+    from infantpose.body import load_body, pose_landmarks, sample_body
+    from infantpose.poses import sample_pose
+    from infantpose.render import camera, project
+    from infantpose.synthetic import _keypoints, sample_camera
     rng, assets, names = np.random.default_rng(seed), load_body(), get_skeleton(skeleton).names
     kps, draws = [], []
     for _ in range(n):

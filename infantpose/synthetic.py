@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 from .skeletons import get_skeleton
-from .body import Body, load_body, pose_landmarks, pose_mesh, sample_body   # pose_landmarks: for infantpose.sampling
+from .body import Body, load_body, pose_mesh, sample_body
 from .poses import _U, _rest_dirs, load_pose_bank, pose_from_2d, sample_pose
 from .render import camera, lambert, project, rasterize
 

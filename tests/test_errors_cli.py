@@ -5,7 +5,6 @@ Most cases call `infantpose.cli.main` in this process (fast); one runs the real 
 Bad annotation files are made from the good `fixtures/coco` set in a temporary folder; bad split and boxes files are
 in `fixtures/bad_input`. Training runs are one or two steps of a randomly initialised EfficientNet-Lite0 on 64x80 crops.
 """
-import errno
 import json
 import os
 import shutil
