@@ -13,7 +13,7 @@ export MKL_NUM_THREADS ?= 1
 export PYTHONHASHSEED ?= 0
 export MPLBACKEND ?= Agg
 
-.PHONY: help venv test check-clean pytest demo baseline bench clean-venv
+.PHONY: help venv test check-clean pytest demo baseline bench clean-venv book
 BASELINE_VENV ?= .venv-baseline
 BASELINE_STAMP := $(BASELINE_VENV)/.installed
 
@@ -22,6 +22,7 @@ help:
 	@echo "make test      - create .venv (if needed), check notebooks are clean and exported, run all tests"
 	@echo "make baseline  - BlazePose (mediapipe, own venv) on the real SyRIP test and val splits: outputs/baseline/"
 	@echo "make bench     - run the speed benchmarks in benchmarks/ (prints ratios)"
+	@echo "make book      - execute the notebooks in place (chapters, tutorials, experiments) so they are committed with outputs; NBS=... for some"
 	@echo "make gpu-check - on a GPU machine (its own python3, no .venv): CUDA checks, notebooks on cuda, throughput -> gpu_check/report.md; without a GPU a CPU dry run"
 	@echo "make gpu-check-prepare - here, before: the wheels and SyRIP images gpu-check carries (gpu_check/wheels, gpu_check/data)"
 
@@ -65,6 +66,11 @@ baseline: $(STAMP) $(BASELINE_STAMP)
 	  $(BASELINE_VENV)/bin/python baselines/blazepose.py --split $$split --out outputs/baseline/blazepose_$${split}_results.json && \
 	  $(BIN)/python baselines/evaluate_baseline.py --split $$split --results outputs/baseline/blazepose_$${split}_results.json \
 	    --name blazepose_$$split --figure figures/baseline_blazepose_$${split}_cases.png || exit 1; done
+
+# The book is committed executed: run the chapters and tutorials (default settings, slow cells skipped) and experiment
+# notebooks (small defaults) in place, record their code hashes in nbs/executed.json (tests/test_book.py checks them).
+book: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/python tools/run_book.py $(NBS) && $(BIN)/nbdev-clean
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
