@@ -17,9 +17,9 @@ from PIL import Image, ImageDraw
 from .skeletons import Skeleton, get_skeleton
 
 # %% auto #0
-__all__ = ['SIDE_COLORS', 'joint_colors', 'draw_skeleton', 'draw_skeleton_image', 'show_heatmaps', 'gallery', 'widgets_available',
-           'draw_sample', 'browse_dataset', 'prediction_errors', 'explore_predictions', 'heatmap_peaks',
-           'inspect_heatmaps']
+__all__ = ['SIDE_COLORS', 'joint_colors', 'draw_skeleton', 'draw_skeleton_image', 'show_heatmaps', 'gallery', 'method_diagram',
+           'widgets_available', 'draw_sample', 'browse_dataset', 'prediction_errors', 'explore_predictions',
+           'heatmap_peaks', 'inspect_heatmaps']
 
 # %% ../nbs/03a_viz.ipynb #3aa51b88
 SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "center": "#2ca02c"}   # blue, red, green
@@ -144,6 +144,63 @@ def gallery(images: Sequence, gts: Sequence, preds: Sequence | None = None, skel
             ax.set_title((f"{titles[i]}: " if titles is not None and j == 0 else "") + what, fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/03a_viz.ipynb #23e9b272
+_DIAGRAM = dict(face="#e3ecf7", edge="#2f5d8c", arrow="#3a3a3a")   # light fill: black box text stays readable
+
+def method_diagram(boxes: dict[str, tuple], arrows: Sequence[tuple], ax=None, title: str | None = None,
+                   colors: dict[str, str] | None = None, fontsize: float = 8.5, figsize: tuple[float, float] = (8, 3)):
+    """Boxes `{name: (x, y)}` or `{name: (x, y, text)}` (`text` shown instead of the name, '\\n' for more lines) joined by
+    arrows `(from, to)`, `(from, to, label)` or `(from, to, label, style)`, `style` a dict of arrowprops (`linestyle`,
+    `color`, `connectionstyle`, ...). Positions in any units with neighbouring boxes about 1.5 apart; `colors` {name: face
+    colour}. Arrows start and end on the box outlines. Returns the figure."""
+    for name, pos in boxes.items():
+        if len(pos) not in (2, 3): raise ValueError(f"box {name!r}: expected (x, y) or (x, y, text), got {pos!r}")
+    for a in arrows:
+        if len(a) not in (2, 3, 4): raise ValueError(f"arrow {a!r}: expected (from, to), (from, to, label) or (from, to, label, style)")
+        for n in a[:2]:
+            if n not in boxes: raise ValueError(f"arrow {a[0]!r} -> {a[1]!r}: unknown box {n!r}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.88 if title else 0.98)   # the whole width for the boxes
+    else: fig = ax.figure
+    colors = colors or {}
+    xs, ys = [p[0] for p in boxes.values()], [p[1] for p in boxes.values()]
+    # fixed margins in data units: the boxes' text is not measured (that needs a renderer), and the texts are not clipped
+    ax.set_xlim(min(xs) - 0.75, max(xs) + 0.75); ax.set_ylim(min(ys) - 0.4, max(ys) + 0.4); ax.axis("off")
+    texts = {}
+    for name, (x, y, *text) in boxes.items():
+        texts[name] = ax.text(x, y, text[0] if text else name, ha="center", va="center", fontsize=fontsize, zorder=2, gid="box",
+                              bbox=dict(boxstyle="round,pad=0.4", fc=colors.get(name, _DIAGRAM["face"]), ec=_DIAGRAM["edge"], lw=1.2))
+    # data units per display unit, y over x: turns arc3's display-space bend into a data-space offset for the labels
+    bb = ax.get_position(); w_in, h_in = fig.get_size_inches()
+    aspect = ((ax.get_ylim()[1] - ax.get_ylim()[0]) / (bb.height * h_in)) / ((ax.get_xlim()[1] - ax.get_xlim()[0]) / (bb.width * w_in))
+    pairs = {(a[0], a[1]) for a in arrows}
+    for src, dst, *rest in arrows:
+        label, style = (rest + [None, None])[:2]
+        # a pair of opposite arrows bends (each to its own left), so the two do not lie on top of each other
+        rad = 0.3 if (dst, src) in pairs else 0.0
+        props = dict(arrowstyle="-|>", color=_DIAGRAM["arrow"], lw=1.2, mutation_scale=12, shrinkA=2, shrinkB=2,
+                     connectionstyle=f"arc3,rad={rad}", patchA=texts[src].get_bbox_patch(), patchB=texts[dst].get_bbox_patch())
+        props.update(style or {})
+        # drawn after the boxes (zorder 3 > 2): a box's outline is placed when it is drawn, and the arrow is clipped to it
+        ax.annotate("", xy=(0.5, 0.5), xycoords=texts[dst], xytext=(0.5, 0.5), textcoords=texts[src], arrowprops=props, zorder=3, gid="arrow")
+        if label:
+            (x0, y0, *_), (x1, y1, *_) = boxes[src], boxes[dst]
+            dx, dy = (x1 - x0) * aspect, y1 - y0                      # both in y units: directions as drawn
+            # midpoint of arc3's quadratic Bezier: the chord's midpoint + rad / 2 * (dy, -dx), as drawn
+            mx, my = (x0 + x1) / 2 + rad / 2 * dy / aspect, (y0 + y1) / 2 - rad / 2 * dx
+            # the label sits beside the arrow, anchored on its near edge so it does not cover the line: on the left of a straight
+            # arrow (above a rightward one), on the outside of a bent one (arc3 bends to the right), away from its twin
+            n, side = (np.hypot(dx, dy) or 1.0), (-1 if rad > 0 else 1)
+            nx, ny = -dy / n * side, dx / n * side
+            ha = "left" if nx > 0.35 else "right" if nx < -0.35 else "center"
+            va = "bottom" if ny > 0.35 else "top" if ny < -0.35 else "center"
+            ax.annotate(label, (mx, my), xytext=(3 * nx, 3 * ny), textcoords="offset points", ha=ha, va=va, fontsize=fontsize - 1,
+                        style="italic", color=props["color"], zorder=4, gid="arrow_label")
+    if title: ax.set_title(title, fontsize=fontsize + 1.5)
+    return fig
+
 
 # %% ../nbs/03a_viz.ipynb #13572144
 def _batch_parent() -> bool:
