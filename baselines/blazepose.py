@@ -155,7 +155,7 @@ def main(argv=None):
                    help="COCO keypoint json with the ground-truth boxes to crop (default: %(default)s)")
     p.add_argument("--images", type=Path, default=data / "images",
                    help="folder holding the images named by the json's file_name (default: %(default)s)")
-    p.add_argument("--splits", type=Path, default=data / "splits.json",
+    p.add_argument("--splits", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "syrip_split.json",
                    help="json with lists of image ids per split (default: %(default)s)")
     p.add_argument("--split", default="test", help="which list of --splits to run: train, val, test or all (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True,

@@ -19,7 +19,8 @@ def main(argv=None):
     p.add_argument("--results", type=Path, default=Path("outputs/baseline/blazepose_test_results.json"), help="COCO results json (default: %(default)s)")
     p.add_argument("--gt", type=Path, default=d / "annotations" / "person_keypoints_train_infant.json", help="COCO keypoint ground truth (default: %(default)s)")
     p.add_argument("--images", type=Path, default=d / "images", help="image folder, for the figure (default: %(default)s)")
-    p.add_argument("--splits", type=Path, default=d / "splits.json", help="splits.json (default: %(default)s)")
+    p.add_argument("--splits", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "syrip_split.json",
+                   help="json of image ids per split (default: the repository's fixed split, %(default)s)")
     p.add_argument("--split", default="test", help="split to score: train / val / test (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("outputs/baseline"), help="report folder (default: %(default)s)")
     p.add_argument("--name", default="blazepose_test", help="report name: NAME.json, NAME.md (default: %(default)s)")
