@@ -208,56 +208,112 @@ def _run_evaluate(args) -> int:
     print(f"report written to {files[0]}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #5e1d7c22
+def _nonnegative(text: str) -> float:
+    "An argparse type: a finite number >= 0."
+    try: v = float(text)
+    except ValueError: v = math.nan
+    if not (math.isfinite(v) and v >= 0): raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+# %% ../nbs/90_cli.ipynb #5e1d7c25
+def _check_inputs(paths):
+    "Refuse a missing or unreadable image or video before any work."
+    from infantpose.datasets import check_image
+    from infantpose.video import check_video, is_video
+    from PIL import UnidentifiedImageError
+    for p in paths:
+        if is_video(p): check_video(p); continue
+        if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
+        try: check_image(p)
+        except (UnidentifiedImageError, OSError) as e: raise ValueError(f"{p}: cannot read the image ({e})") from None
+
+def _predict_image_files(model, meta, paths, boxes, whole_image: bool, flip: bool, device) -> tuple:
+    """Per person of the image files `paths`: the index of its image (N,), keypoints (N, K, 2), scores (N, K) and box
+    (N, 4); with `boxes` (a list per image) or `whole_image` by `runs.predict_images`, else by `video.find_person`."""
+    import numpy as np
+    from PIL import Image
+    from infantpose.video import find_person
+    if boxes or whole_image:
+        recs, pred = predict_images(model, meta, paths, boxes, flip, device)
+        return pred.image_ids, pred.keypoints, pred.scores, np.stack([r.box for r in recs])
+    found = [find_person(model, meta, np.asarray(Image.open(p).convert("RGB")), flip=flip, device=device) for p in paths]
+    return (np.arange(len(paths)), *(np.stack(x) for x in zip(*found)))
+
 # %% ../nbs/90_cli.ipynb #61e8f5d9
 def _add_predict(sub):
-    p = sub.add_parser("predict", help="predict keypoints on images and draw them",
-                       description="Predict COCO-17 keypoints with a trained model file. Writes OUT/<image>_pose.jpg with the "
-                                   "skeleton drawn (inputs from several folders keep their relative paths) and "
-                                   "OUT/predictions.json (COCO results format, with file_name).")
-    p.add_argument("images", nargs="+", type=Path, help="image files")
+    p = sub.add_parser("predict", help="predict keypoints on images or videos and draw them",
+                       description="Predict COCO-17 keypoints with a trained model file. An image gives OUT/<image>_pose.jpg "
+                                   "with the skeleton drawn (inputs from several folders keep their relative paths) and an "
+                                   "entry in OUT/predictions.json (COCO results format, with file_name and the bbox used). A "
+                                   "video (.mp4 .avi .mov .mkv .webm) is followed frame by frame and gives OUT/<video>_pose.mp4, "
+                                   "_keypoints.csv, _predictions.json and _trajectories.png.")
+    p.add_argument("images", nargs="+", type=Path, help="image or video files")
     p.add_argument("--model", type=Path, required=True, help="a model.pt written by `infantpose train`")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--boxes", type=Path, default=None, help="json list of {file_name, bbox: [x, y, w, h]} (or a COCO json "
-                   "with images and annotations), one or more boxes per image (default: whole images)")
+                   "with images and annotations), one or more boxes per image, the first box of a video for its first "
+                   "frame (default: the person is found by the model)")
+    p.add_argument("--whole-image", action="store_true", help="without --boxes, use each whole image as the person box "
+                   "instead of finding the person (predict on the whole image, then again in the box of its confident joints)")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                   help="videos: 1-euro filter of the keypoint trajectories (default: on)")
+    p.add_argument("--min-cutoff", type=_positive, default=1.0, help="videos: the filter's cut-off for still joints, Hz "
+                   "(default 1.0; lower is smoother)")
+    p.add_argument("--beta", type=_nonnegative, default=3.0, help="videos: the rise of the cut-off with speed, per "
+                   "person-size per second (default 3.0; higher lags less behind fast motion)")
     p.add_argument("--no-flip", action="store_true", help="no flip test")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
     p.set_defaults(func=_run_predict)
 
 def _run_predict(args) -> int:
     from infantpose import models, viz
-    from infantpose.datasets import check_image
-    from PIL import Image, UnidentifiedImageError
+    from infantpose.coco import coco_results
+    from infantpose.video import is_video, predict_video
+    from PIL import Image
     import numpy as np
-    for p in args.images:
-        if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
-        try: check_image(p)
-        except (UnidentifiedImageError, OSError) as e: raise ValueError(f"{p}: cannot read the image ({e})") from None
-    rels = relative_inputs(args.images)
+    _check_inputs(args.images)
+    rels, names = relative_inputs(args.images), drawing_names(relative_inputs(args.images))
+    images = [i for i, p in enumerate(args.images) if not is_video(p)]
     boxes = None
     if args.boxes:
         boxes, unmatched = match_boxes(read_boxes(args.boxes), args.images, rels)
-        none = [str(r) for r, b in zip(rels, boxes) if not b]
+        none = [str(rels[i]) for i in images if not boxes[i]]
         if none:
-            raise ValueError(f"--boxes {args.boxes}: no box for {len(none)} of the {len(rels)} images ({', '.join(none[:3])}"
-                             f"{', ...' if len(none) > 3 else ''}): give a box for each, or leave out --boxes for whole images")
+            raise ValueError(f"--boxes {args.boxes}: no box for {len(none)} of the {len(images)} images ({', '.join(none[:3])}"
+                             f"{', ...' if len(none) > 3 else ''}): give a box for each, or leave out --boxes to find the people")
         if unmatched:
             print(f"warning: --boxes {args.boxes}: {len(unmatched)} entries match no input image and are ignored "
                   f"({', '.join(unmatched[:3])}{', ...' if len(unmatched) > 3 else ''})", file=sys.stderr)
-    else: print("no --boxes given: using each whole image as the person box (top-down models expect a box around one person)")
+    elif images and args.whole_image:
+        print("no --boxes given: using each whole image as the person box (top-down models expect a box around one person)")
+    elif images:
+        print("no --boxes given: finding the person in each image (a prediction on the whole image, then one in the box of "
+              "its confident joints; --whole-image keeps the whole image as the box)")
     out = writable_dir(args.out, "--out")                                      # before the model runs, not after
     model, meta = models.load_model(args.model, args.device)
-    recs, pred = predict_images(model, meta, args.images, boxes, not args.no_flip, args.device)
-    results, drawn = pred.to_coco(), {}
-    for r, res, kp, sc in zip(recs, results, pred.keypoints, pred.scores):
-        res["file_name"] = rels[r.image_id].as_posix()
-        img = drawn.get(r.image_id)
-        if img is None: img = np.asarray(Image.open(r.image_path).convert("RGB"))
-        drawn[r.image_id] = viz.draw_skeleton_image(img, kp, np.where(sc > 0.2, 2, 0), "coco17")
-    for i, name in enumerate(drawing_names(rels)):
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        with writing(out / name): Image.fromarray(drawn[i]).save(out / name, quality=92)
-    with writing(out / "predictions.json"): (out / "predictions.json").write_text(json.dumps(results))
-    print(f"wrote {len(rels)} drawings and predictions.json ({len(recs)} people) to {out}")
+    if images:
+        paths = [args.images[i] for i in images]
+        ids, kps, scs, bxs = _predict_image_files(model, meta, paths, [boxes[i] for i in images] if boxes else None,
+                                                  args.whole_image, not args.no_flip, args.device)
+        results, drawn = coco_results(ids, kps, scs), {}
+        for res, i, kp, sc, b in zip(results, ids, kps, scs, bxs):
+            res.update(file_name=rels[images[i]].as_posix(), bbox=[round(float(v), 2) for v in b])
+            img = drawn.get(i)
+            if img is None: img = np.asarray(Image.open(paths[i]).convert("RGB"))
+            drawn[i] = viz.draw_skeleton_image(img, kp, np.where(sc > 0.2, 2, 0), "coco17")
+        for i, k in enumerate(images):
+            (out / names[k]).parent.mkdir(parents=True, exist_ok=True)
+            with writing(out / names[k]): Image.fromarray(drawn[i]).save(out / names[k], quality=92)
+        with writing(out / "predictions.json"): (out / "predictions.json").write_text(json.dumps(results))
+        print(f"wrote {len(images)} drawings and predictions.json ({len(results)} people) to {out}")
+    for i, p in enumerate(args.images):
+        if not is_video(p): continue
+        name = names[i].name[:-len("_pose.jpg")]                             # x, or x_mp4 beside another x.*
+        first = boxes[i][0] if boxes and boxes[i] else None
+        predict_video(model, meta, p, out / names[i].parent, args.smooth, args.min_cutoff, args.beta, first,
+                      not args.no_flip, device=args.device, name=name)
+        print(f"wrote {out / names[i].parent / name}_pose.mp4, _keypoints.csv, _predictions.json and _trajectories.png")
     return 0
 
 # %% ../nbs/90_cli.ipynb #58b4bddb
