@@ -63,7 +63,7 @@ class Kp2SegGenerator(nn.Module):
 
     def reset_parameters(self, seed: int = 0):
         """DCGAN init from `torch.Generator` seeded with `seed`: (transposed) convolutions N(0, 0.02), BN scale N(1, 0.02)
-        and shift 0 (reference 11 item 8), output bias -2; `fc` keeps PyTorch's Linear rule, drawn from the same generator."""
+        and shift 0, output bias -2; `fc` keeps PyTorch's Linear rule, drawn from the same generator."""
         g = torch.Generator().manual_seed(int(seed))
         bound = 1 / math.sqrt(self.fc.in_features)
         with torch.no_grad():

@@ -40,7 +40,7 @@ def _translation(M: torch.Tensor, size) -> torch.Tensor:
 def three_step_inverse(M: torch.Tensor, size, translation_scale: float = 1.0) -> list[torch.Tensor]:
     """The reference's warp-back of base -> view matrices `M (B, 3, 3)` (pixels of a `size (W, H)` frame) as three matrices
     applied in turn: undo the translation (times `translation_scale`), undo rotation-and-scale, undo the shear (about the
-    centre). Exact only when the view has no shear; `translation_scale = 1/4` is the occlusion quirk (item 15)."""
+    centre). Exact only when the view has no shear; `translation_scale = 1/4` is the occlusion quirk."""
     M = M.double()
     c = ((size[0] - 1) / 2, (size[1] - 1) / 2)
     A = M[:, :2, :2]

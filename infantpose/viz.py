@@ -264,6 +264,9 @@ def browse_dataset(samples, skeleton: str | Skeleton = "coco17", interactive: bo
     or a static figure of the first `n_static` samples. Returns the widget (`ipywidgets.VBox`) or the figure."""
     n = len(samples)
     if n == 0: raise ValueError("samples: empty")
+    first = samples[0]                       # checked here: the widget would only show the error inside its output area
+    if "image" not in first or "keypoints" not in first:
+        raise ValueError(f"sample: expected keys 'image' and 'keypoints', got {sorted(first)}")
     if not _use_widgets(interactive):
         k = min(n, n_static)
         fig, axes = plt.subplots(1, k, figsize=(size * k, size), squeeze=False)
