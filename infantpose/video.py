@@ -24,7 +24,8 @@ from .skeletons import get_skeleton
 __all__ = ['VIDEO_EXTENSIONS', 'OneEuroFilter', 'person_size', 'smooth_trajectories', 'jitter', 'per_frame_error',
            'slerp_rotations', 'motion_poses', 'render_motion_clip', 'is_video', 'write_video', 'read_video',
            'video_length', 'check_video', 'FrameCrops', 'keypoint_box', 'predict_boxes', 'find_person', 'track_video',
-           'write_keypoints_csv', 'draw_pose_frame', 'trajectories_figure', 'VideoPoses', 'predict_video']
+           'write_keypoints_csv', 'draw_pose_frame', 'unwrap_degrees', 'trajectories_figure', 'VideoPoses',
+           'predict_video']
 
 # %% ../nbs/16_video.ipynb #db8a9f24
 def _alpha(cutoff, dt):
@@ -241,7 +242,7 @@ def predict_boxes(model, meta: dict, image, boxes, flip: bool = True, device="cp
 
 # %% ../nbs/16_video.ipynb #202a01a5
 def find_person(model, meta: dict, image, iterations: int = 2, flip: bool = True, device="cpu", precision: str = "fp32",
-                min_score: float = 0.2, enlarge: float = 1.25):
+                min_score: float = 0.2, enlarge: float = 2.0):
     """One person in `image (H, W, 3)` without a box: predict on the whole image, then `iterations - 1` times again in
     the `keypoint_box` of the last prediction. Returns keypoints `(K, 2)`, scores `(K,)` and the box `(4,)` they come from."""
     image = np.asarray(image)
@@ -254,9 +255,9 @@ def find_person(model, meta: dict, image, iterations: int = 2, flip: bool = True
         kp, sc = predict_boxes(model, meta, image, [box], flip, device, precision)
     return kp[0], sc[0], box
 
-# %% ../nbs/16_video.ipynb #c40acbca
+# %% ../nbs/16_video.ipynb #41a08d95
 def track_video(model, meta: dict, path, box=None, flip: bool = True, device="cpu", precision: str = "fp32",
-                min_score: float = 0.2, enlarge: float = 1.25, progress: bool = True) -> dict:
+                min_score: float = 0.2, enlarge: float = 1.5, progress: bool = True) -> dict:
     """Per-frame top-down prediction of one person through the video `path`, the box carried from frame to frame.
     Returns `keypoints (T, K, 2)`, `scores (T, K)`, `boxes (T, 4)`, the video's `fps` and the `seconds` it took."""
     from tqdm.auto import tqdm
@@ -264,7 +265,7 @@ def track_video(model, meta: dict, path, box=None, flip: bool = True, device="cp
     kps, scs, boxes, t0 = [], [], [], time.perf_counter()
     box = None if box is None else np.asarray(box, float)
     for frame in tqdm(frames, total=video_length(path), desc=f"pose {Path(path).name}", disable=not progress, unit="frame"):
-        if box is None: kp, sc, used = find_person(model, meta, frame, 2, flip, device, precision, min_score, enlarge)
+        if box is None: kp, sc, used = find_person(model, meta, frame, flip=flip, device=device, precision=precision, min_score=min_score)
         else:
             (kp,), (sc,) = predict_boxes(model, meta, frame, [box], flip, device, precision); used = box
         kps.append(kp); scs.append(sc); boxes.append(used)
@@ -295,6 +296,15 @@ def draw_pose_frame(frame, keypoints, scores, box=None, min_score: float = 0.2, 
     return np.asarray(im)
 
 # %% ../nbs/16_video.ipynb #5a779edd
+def unwrap_degrees(angles) -> np.ndarray:
+    "Angles `(T, A)` in radians (NaN where unknown) -> degrees, each column unwrapped over its known samples."
+    out = np.full(np.shape(angles), np.nan)
+    for a, col in enumerate(np.asarray(angles, float).T):
+        ok = np.isfinite(col)
+        out[ok, a] = np.degrees(np.unwrap(col[ok]))
+    return out
+
+# %% ../nbs/16_video.ipynb #382a055f
 _TRACKED = ("left_wrist", "right_wrist", "left_ankle", "right_ankle")
 
 def trajectories_figure(keypoints, raw_keypoints, scores, fps: float, min_score: float = 0.2, joints=_TRACKED,
@@ -316,12 +326,12 @@ def trajectories_figure(keypoints, raw_keypoints, scores, fps: float, min_score:
     axs[0].set_ylabel("x (px)"); axs[1].set_ylabel("y (px)"); axs[1].invert_yaxis()
     axs[0].legend(fontsize=7, ncol=4, loc="upper left", title="thin: per frame, thick: smoothed", title_fontsize=7)
     tri = np.asarray(sk.triplets)
-    ang = np.degrees(joint_angles(keypoints, sk))
     usable = ok[:, tri].all(-1)
+    ang = unwrap_degrees(np.where(usable, joint_angles(keypoints, sk), np.nan))
     for c, (a, b, cc) in enumerate(tri):
         axs[2].plot(t, np.where(usable[:, c], ang[:, c], np.nan), lw=1.2, color=colors[c % 10],
                     label=f"{sk.names[b]} ({sk.names[a].split('_')[-1]}-{sk.names[cc].split('_')[-1]})")
-    axs[2].set_ylabel("joint angle (deg)"); axs[2].set_xlabel("time (s)"); axs[2].legend(fontsize=6, ncol=4, loc="upper left")
+    axs[2].set_ylabel("joint angle (deg, unwrapped)"); axs[2].set_xlabel("time (s)"); axs[2].legend(fontsize=6, ncol=4, loc="upper left")
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
