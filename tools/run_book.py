@@ -124,6 +124,7 @@ def main(argv=None):
     ap.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: the whole book)")
     ap.add_argument("--from", dest="source", type=Path, help="take the outputs of this executed copy instead of running")
     ap.add_argument("--note", default="", help="with --from: which run it was (date, command), shown above the outputs")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds one cell may run (default: %(default)s)")
     ap.add_argument("--check", action="store_true", help="only report stale or empty notebooks (exit 1 if any)")
     a = ap.parse_args(argv)
     if a.check:
@@ -135,7 +136,7 @@ def main(argv=None):
     for p in paths:
         t = time.time()
         print(f"{p.relative_to(ROOT)} ...", end=" ", flush=True)
-        nb = take_outputs(p, a.source, a.note or str(a.source)) if a.source else execute(p)
+        nb = take_outputs(p, a.source, a.note or str(a.source)) if a.source else execute(p, a.timeout)
         _write(p, nb)
         record[str(p.relative_to(NBS))] = {"code": code_hash(nb), "date": time.strftime("%Y-%m-%d")}
         RECORD.write_text(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
