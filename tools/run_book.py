@@ -80,8 +80,8 @@ def execute(path: Path, timeout: int = 1800) -> dict:
     finally:
         if env_in_test is not None: os.environ["IN_TEST"] = env_in_test
     for c, r, k in zip(nb["cells"], run.cells, keep):
-        if c["cell_type"] == "code" and k: c["outputs"] = [dict(o) for o in r.outputs]
-    return json.loads(json.dumps(nb, default=dict))
+        if c["cell_type"] == "code" and k: c["outputs"] = r.outputs
+    return nb
 
 
 def take_outputs(path: Path, executed: Path, note: str) -> dict:
@@ -90,8 +90,8 @@ def take_outputs(path: Path, executed: Path, note: str) -> dict:
     ran_cells = [c for c in ran["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     injected = [c for c in ran["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
     mine = [c for c in nb["cells"] if NOTE_TAG not in c.get("metadata", {}).get("tags", [])]
-    if [("".join(c["source"]), c["cell_type"]) for c in mine if c["cell_type"] == "code"] != \
-       [("".join(c["source"]), c["cell_type"]) for c in ran_cells if c["cell_type"] == "code"]:
+    def code(cells): return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    if code(mine) != code(ran_cells):
         sys.exit(f"{executed}: its code cells differ from {path}'s: run the notebook again (papermill) first")
     it = iter(c for c in ran_cells if c["cell_type"] == "code")
     for c in mine:
