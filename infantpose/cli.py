@@ -85,11 +85,18 @@ def _add_synth(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=_count(0), default=1, help="processes to render with (default 1; use the number of cores)")
     p.add_argument("--size", type=_size, default=(256, 256), help="image size W,H (default 256,256; each side >= 32)")
+    p.add_argument("--style", default="v1", help="the renderer's sim-to-real levers: a preset (v1: the original renderer; room: "
+                   "a floor in perspective, a person's camera, soft light, textured skin, a phone's look) and/or key=value "
+                   "pairs, e.g. 'room,postures=renderer' or 'camera=photo' (keys: camera, background, shading, skin, "
+                   "camera_fx, postures; chapter 04d_scenes). Default: v1")
     p.set_defaults(func=_run_synth)
 
 def _run_synth(args) -> int:
     from infantpose.synthetic import write_dataset
+    from infantpose.scenes import parse_style
     check_render(args.size, args.workers)
+    try: style = parse_style(args.style)
+    except ValueError as e: raise ValueError(f"--style {args.style}: {e}") from None
     if args.format == "surreal" and args.size[0] != args.size[1]: raise ValueError(f"--size {args.size[0]},{args.size[1]}: the surreal format needs square images")
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder")
@@ -103,7 +110,7 @@ def _run_synth(args) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         ann = write_dataset(tmp, domain=args.domain, n=args.n, fmt=args.format, seed=args.seed, workers=args.workers,
-                            image_size=args.size)
+                            image_size=args.size, style=style)
         if old: shutil.rmtree(out)
         elif out.exists(): out.rmdir()
         tmp.rename(out)
@@ -167,28 +174,77 @@ def _run_train(args) -> int:
         if is_main_process(): print(f"model written to {args.out / 'model.pt'}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #5f11109a
+def _add_model_arg(p):
+    p.add_argument("--model", type=Path, default=None, help="a model.pt written by `infantpose train` (default: the model that "
+                   "ships with infantpose; `infantpose models` prints its card)")
+
+def _model_file(path) -> Path:
+    "`path`, or the shipped model when it is None; a one-line error when neither exists."
+    from infantpose.api import default_model_path
+    if path is not None:
+        if not Path(path).is_file(): raise FileNotFoundError(f"model file not found: {path}")
+        return Path(path)
+    shipped = default_model_path()
+    if shipped is None:
+        raise FileNotFoundError("no --model given, and this copy of infantpose ships no model (data/models/default_model.pt): "
+                                "train one with `infantpose train` and pass --model")
+    return shipped
+
+def _add_models(sub):
+    p = sub.add_parser("models", help="the model that ships with infantpose: its file and card",
+                       description="Print the shipped model's file and its card: what it was trained on and how, its numbers "
+                                   "on real infants with intervals, licence, intended use and known limits.")
+    p.set_defaults(func=_run_models)
+
+def _run_models(args) -> int:
+    from infantpose.api import default_model_path
+    path = default_model_path()
+    if path is None:
+        print("no model ships with this copy of infantpose (data/models/default_model.pt is missing)"); return 0
+    card = path.with_suffix(".md")
+    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)\n")
+    print(card.read_text() if card.is_file() else f"(no model card beside it: {card} is missing)")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #fa6f89ed
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="evaluate a model file on a COCO keypoints file (ground-truth boxes)",
                        description="Top-down evaluation with ground-truth boxes, flip test and DARK decoding. Prints the table "
                                    "and writes OUT/NAME.json, OUT/NAME.md and OUT/NAME_cases.png (an existing report of "
                                    "that name is kept unless --overwrite).")
-    p.add_argument("--model", type=Path, required=True, help="a model.pt written by `infantpose train`")
+    _add_model_arg(p)
     _add_data_args(p)
     p.add_argument("--out", type=Path, default=Path("outputs/evaluate"), help="report folder (default outputs/evaluate)")
     p.add_argument("--name", default=None, help="report name (default: the model's run folder name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report of the same name")
     p.add_argument("--no-flip", action="store_true", help="no flip test")
     p.add_argument("--decode", choices=["dark", "argmax"], default="dark", help="heatmap decoding (default dark)")
+    p.add_argument("--no-boxes", action="store_true", help="do not use the ground-truth boxes: find the person in each image "
+                   "as `predict` does (a prediction on the whole image, then one in the box of its confident joints)")
     p.add_argument("--n-boot", type=_count(1), default=1000, help="bootstrap resamples for the intervals (default 1000)")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="device (default: cuda when available)")
     p.set_defaults(func=_run_evaluate)
 
+def _box_free_results(model, meta, recs, flip: bool, device) -> list:
+    "COCO results of `video.find_person` on each record's image (one person per image, no box given)."
+    from infantpose.coco import coco_results
+    from infantpose.video import find_person
+    from PIL import Image
+    import numpy as np
+    from tqdm.auto import tqdm
+    ids, kps, scs = [], [], []
+    for r in tqdm(sorted({r.image_id: r for r in recs}.values(), key=lambda r: r.image_id), desc="finding people"):
+        kp, sc, _ = find_person(model, meta, np.asarray(Image.open(r.image_path).convert("RGB")), flip=flip, device=device)
+        ids.append(r.image_id); kps.append(kp); scs.append(sc)
+    return coco_results(ids, np.stack(kps), np.stack(scs))
+
 def _run_evaluate(args) -> int:
     from infantpose import evaluate, models
     import matplotlib.pyplot as plt
-    if not args.model.is_file(): raise FileNotFoundError(f"model file not found: {args.model}")
-    name = args.name or args.model.absolute().parent.name
+    shipped = args.model is None
+    args.model = _model_file(args.model)
+    name = args.name or ("default_model" if shipped else args.model.absolute().parent.name)
     files = [args.out / f"{name}{s}" for s in (".json", ".md", "_cases.png")]
     old = [f for f in files if f.exists()]
     if old and not args.overwrite:
@@ -197,11 +253,17 @@ def _run_evaluate(args) -> int:
     writable_dir(args.out, "--out")                                             # before the model runs, not after
     recs = split_records(args.ann, args.images, args.splits, args.split)
     model, meta = models.load_model(args.model, args.device)
-    report, pred = evaluate.evaluate_model(model, recs, args.ann, tuple(meta["input_size"]), not args.no_flip, args.decode,
-                                           args.n_boot, device=args.device)
+    if args.no_boxes:
+        results = _box_free_results(model, meta, recs, not args.no_flip, args.device)
+        report = evaluate.evaluate_keypoints(args.ann, results, report_ids(recs), n_boot=args.n_boot)
+    else:
+        report, pred = evaluate.evaluate_model(model, recs, args.ann, tuple(meta["input_size"]), not args.no_flip, args.decode,
+                                               args.n_boot, device=args.device)
+        results = pred.to_coco()
+    report["boxes"] = "found by the model" if args.no_boxes else "ground truth"
     with writing(args.out): evaluate.save_report(report, args.out, name)
     image_dir = args.images or Path(recs[0].image_path).parent
-    fig = evaluate.cases_figure(args.ann, pred.to_coco(), image_dir, report_ids(recs), n=4, title=name)
+    fig = evaluate.cases_figure(args.ann, results, image_dir, report_ids(recs), n=4, title=name)
     with writing(files[2]): fig.savefig(files[2], dpi=80)
     plt.close(fig)
     print(evaluate.summary_table({name: report}))
@@ -249,7 +311,7 @@ def _add_predict(sub):
                                    "video (.mp4 .avi .mov .mkv .webm) is followed frame by frame and gives OUT/<video>_pose.mp4, "
                                    "_keypoints.csv, _predictions.json and _trajectories.png.")
     p.add_argument("images", nargs="+", type=Path, help="image or video files")
-    p.add_argument("--model", type=Path, required=True, help="a model.pt written by `infantpose train`")
+    _add_model_arg(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--boxes", type=Path, default=None, help="json list of {file_name, bbox: [x, y, w, h]} (or a COCO json "
                    "with images and annotations), one or more boxes per image, the first box of a video for its first "
@@ -291,7 +353,7 @@ def _run_predict(args) -> int:
         print("no --boxes given: finding the person in each image (a prediction on the whole image, then one in the box of "
               "its confident joints; --whole-image keeps the whole image as the box)")
     out = writable_dir(args.out, "--out")                                      # before the model runs, not after
-    model, meta = models.load_model(args.model, args.device)
+    model, meta = models.load_model(_model_file(args.model), args.device)
     if images:
         paths = [args.images[i] for i in images]
         ids, kps, scs, bxs = _predict_image_files(model, meta, paths, [boxes[i] for i in images] if boxes else None,
@@ -343,7 +405,7 @@ def _run_demo(a) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #77a3f121
-_SUBCOMMANDS = [_add_synth, _add_train, _add_evaluate, _add_predict, _add_demo]
+_SUBCOMMANDS = [_add_synth, _add_train, _add_evaluate, _add_predict, _add_models, _add_demo]
 
 def build_parser() -> argparse.ArgumentParser:
     "The `infantpose` argument parser with every subcommand."

@@ -18,9 +18,9 @@ from .backbones import PoseHRNet, PoseMobileNetV2, hrnet_config, load_imagenet_m
 from .checkpoint import save_checkpoint
 
 # %% auto #0
-__all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'efficientnet_lite0', 'keep_depthwise_fp32', 'UpBlock', 'EffNetLitePose',
-           'resnet_backbone', 'SimpleBaseline', 'build_model', 'ModelMeta', 'model_convention', 'save_model',
-           'load_model', 'heatmap_size']
+__all__ = ['MODELS', 'MODEL_FORMAT_VERSION', 'WEIGHT_FORMATS', 'efficientnet_lite0', 'keep_depthwise_fp32', 'UpBlock',
+           'EffNetLitePose', 'resnet_backbone', 'SimpleBaseline', 'build_model', 'ModelMeta', 'model_convention',
+           'save_model', 'load_model', 'heatmap_size']
 
 # %% ../nbs/06_models.ipynb #549aa5f6
 def efficientnet_lite0(pretrained: bool = True, keep_classifier: bool = False, drop_connect_rate: float = 0.0) -> nn.Module:
@@ -234,14 +234,32 @@ def model_convention(model: nn.Module) -> str:
     return check_convention(getattr(model, "crop_convention", "pixel_center"), "model.crop_convention")
 
 # %% ../nbs/06_models.ipynb #fd3fb0e6
+WEIGHT_FORMATS = ("float32", "float16", "int8")
+
+def _stored_weights(state: dict, weights: str) -> tuple[dict, dict]:
+    """`state` as stored in `weights` format, and the int8 scales. Small tensors (biases, BatchNorm statistics) stay
+    float32; float16 halves the rest; int8 rounds each weight of 2+ dims per output channel (one float32 scale each)."""
+    if weights not in WEIGHT_FORMATS: raise ValueError(f"weights = {weights!r}: expected one of {WEIGHT_FORMATS}")
+    out, scales = {}, {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if weights == "float32" or not v.is_floating_point() or v.numel() < 256: out[k] = v; continue
+        if weights == "int8" and v.dim() >= 2:
+            s = (v.abs().flatten(1).amax(1) / 127).clamp_min(1e-12)
+            out[k], scales[k] = torch.round(v / s.view(-1, *[1] * (v.dim() - 1))).to(torch.int8), s.float()
+        else: out[k] = v.half()
+    return out, scales
+
 def save_model(path, model: nn.Module, name: str, skeleton: str = "coco17", input_size=(192, 256), convention: str | None = None,
-               **extra) -> Path:
+               weights: str = "float32", **extra) -> Path:
     """Write `model`'s weights and its `ModelMeta` (`name` for `build_model`, skeleton, input size (W, H), crop `convention`,
-    default: `model_convention(model)`; `extra` plain values) with `checkpoint.save_checkpoint` (atomic)."""
+    default: `model_convention(model)`; `extra` plain values) with `checkpoint.save_checkpoint` (atomic). `weights`
+    'float16' or 'int8' writes a compact file (about 1/2 or 1/4 the size) that `load_model` reads back to float32."""
     path = Path(path)
     meta = ModelMeta(name, skeleton, len(get_skeleton(skeleton).names), list(input_size),
                      check_convention(convention or model_convention(model)), extra=extra)
-    save_checkpoint({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta.to_dict()}, path)
+    state, scales = _stored_weights(model.state_dict(), weights)
+    save_checkpoint({"model": state, "meta": meta.to_dict(), **({"int8_scales": scales} if scales else {})}, path)
     return path
 
 # %% ../nbs/06_models.ipynb #cc1d7214
@@ -259,7 +277,9 @@ def load_model(path, device="cpu") -> tuple[nn.Module, dict]:
                          f"run's last.pt is for resuming - use the run's model.pt)")
     meta = ModelMeta.from_dict(ck["meta"], str(path))
     model = build_model(meta.name, meta.num_keypoints, pretrained=False)
-    model.load_state_dict(ck["model"], strict=True)
+    state = dict(ck["model"])
+    for k, s in ck.get("int8_scales", {}).items(): state[k] = state[k].float() * s.view(-1, *[1] * (state[k].dim() - 1))
+    model.load_state_dict(state, strict=True)                    # float16 tensors are cast to the model's float32
     model.crop_convention = meta.convention
     return model.to(device).eval(), meta.to_dict()
 

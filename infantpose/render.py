@@ -82,14 +82,16 @@ def camera(cam: dict, target, radius: float, image_size) -> tuple[np.ndarray, np
     return K, Rc, pos
 
 # %% ../nbs/04c_render.ipynb #9b841ad6
-def lambert(Xc: np.ndarray, faces: np.ndarray, tri: np.ndarray, bary: np.ndarray, ambient: float, directions, power) -> np.ndarray:
+def lambert(Xc: np.ndarray, faces: np.ndarray, tri: np.ndarray, bary: np.ndarray, ambient: float, directions, power,
+            wrap: float = 0.) -> np.ndarray:
     """Shades (P,) of the pixels hitting triangles `tri` (P,) at barycentrics `bary` (P, 3) of the camera-frame mesh
-    `Xc` (V, 3), `faces` (T, 3): `ambient` plus, per light, `power` (L,) x the cosine to its unit `directions` (L, 3)."""
+    `Xc` (V, 3), `faces` (T, 3): `ambient` plus, per light, `power` (L,) x the cosine to its unit `directions` (L, 3),
+    wrapped as (cos + wrap) / (1 + wrap) (0: plain Lambert)."""
     fn = np.cross(Xc[faces[:, 1]] - Xc[faces[:, 0]], Xc[faces[:, 2]] - Xc[faces[:, 0]])
     vn = np.stack([np.bincount(faces.ravel(), np.repeat(fn[:, k], 3), minlength=len(Xc)) for k in range(3)], 1)
     vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
     n = np.einsum('pk,pkc->pc', bary, vn[faces[tri]]); n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     n *= -np.sign(n[:, 2:3] + 1e-9)                   # face the camera (it looks along +z): inner faces seen through holes
     shade = np.full(len(n), ambient)
-    for L, p in zip(directions, power): shade += p*np.clip(n @ L, 0, None)
+    for L, p in zip(directions, power): shade += p*np.clip((n @ L + wrap)/(1 + wrap), 0, None)   # wrap > 0: light reaches past the terminator, as through skin
     return shade

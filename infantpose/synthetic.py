@@ -14,8 +14,10 @@ import numpy as np
 from PIL import Image, ImageFilter
 from .skeletons import get_skeleton
 from .body import Body, load_body, pose_mesh, sample_body
-from .poses import _U, _rest_dirs, load_pose_bank, pose_from_2d, sample_pose
+from .poses import POSTURES, _U, _rest_dirs, load_pose_bank, pose_from_2d, sample_pose
 from .render import camera, lambert, project, rasterize
+from .scenes import (SYRIP_POSTURES, RenderStyle, camera_effects, contact_shadow, parse_style, room_background,
+                               sample_photo_camera, sample_shadow, soft_lights, texture_colors)
 
 # %% auto #0
 __all__ = ['SKIN_TONES', 'HAIR_COLORS', 'COCO_SKELETON', 'sample_colors', 'sample_background', 'sample_camera', 'sample_lights',
@@ -75,7 +77,7 @@ def sample_colors(rng: np.random.Generator, domain: str) -> tuple[np.ndarray, di
         col[r['foot']] = _hsv(rng, v=(0.05, 0.6))
         if rng.uniform() < 0.85: col[r['hair']] = HAIR_COLORS[rng.integers(len(HAIR_COLORS))]*rng.uniform(0.8, 1.2)
     col[r['eyes']] = rng.uniform(0.05, 0.25)
-    return np.clip(col, 0, 1), dict(outfit=str(outfit))
+    return np.clip(col, 0, 1), dict(outfit=str(outfit), skin=np.clip(skin, 0, 1).tolist())
 
 # %% ../nbs/04_synthetic.ipynb #19190e0a
 @lru_cache(maxsize=1)
@@ -149,15 +151,21 @@ class Scene:
     position: np.ndarray       # (3,) camera centre, world frame
     colors: np.ndarray         # (n_render, 3) albedo in [0, 1]
     outfit: dict               # `sample_colors`' description
-    lights: dict               # `sample_lights`
+    lights: dict               # `sample_lights` (or `scenes.soft_lights`)
     background: np.ndarray     # (H, W, 3) float32, brightness applied
+    style: RenderStyle = RenderStyle()   # the sim-to-real levers this scene was drawn with (`scenes`)
+    shadow: dict | None = None # `scenes.sample_shadow`'s draws when the style casts a contact shadow
 
 # %% ../nbs/04_synthetic.ipynb #6c58df18
 def draw_scene(rng: np.random.Generator, domain: str = 'adult', image_size: tuple[int, int] = (256, 256),
                posture: str | None = None, view: dict | None = None, pose: dict | None = None,
-               pose_source: str | None = None) -> Scene:
-    "Draw body, pose, camera (`view` overrides its parameters; no jitter then), colours, lights and background (W, H)."
+               pose_source: str | None = None, style: RenderStyle | str | None = None) -> Scene:
+    """Draw body, pose, camera (`view` overrides its parameters; no jitter then), colours, lights and background (W, H),
+    with the levers of `style` (a `scenes.RenderStyle` or its text; default: the original renderer)."""
     if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
+    style = parse_style(style)
+    if posture is None and pose is None and pose_source is None and domain == 'infant' and style.postures == 'syrip':
+        posture = POSTURES[rng.choice(4, p=SYRIP_POSTURES)]
     body = sample_body(rng, domain, load_body())
     if pose is None and pose_source is not None:
         if domain != 'infant': raise ValueError(f"pose_source is for infants, got domain={domain!r}")
@@ -166,14 +174,25 @@ def draw_scene(rng: np.random.Generator, domain: str = 'adult', image_size: tupl
     Vp, lm = pose_mesh(body, pose)
     ctr = 0.5*(Vp.min(0) + Vp.max(0)); rad = np.linalg.norm(Vp - ctr, axis=1).max()
     height = body.params.setdefault('height', float(np.ptp(pose_mesh(body)[0][:, 1])))
-    cam = sample_camera(rng, domain, pose['posture'] in ('Supine', 'Prone'))
+    lying = pose['posture'] in ('Supine', 'Prone')
+    if style.camera == 'orbit': cam = sample_camera(rng, domain, lying)
+    else:
+        front = pose['glob'] @ np.array([0., 0., 1.])               # where the body's front faces (rest pose: +z)
+        facing = float(np.degrees(np.arctan2(front[0], front[2]))) if style.camera == 'front' else None
+        cam = sample_photo_camera(rng, lying, facing=facing)
     cam.update(view or {})
     jit = rng.normal(0, 0.06*rad, 3) if view is None else 0
     K, Rc, pos = camera(cam, ctr + jit, rad, image_size)
     col, outfit = sample_colors(rng, domain)
-    lights = sample_lights(rng)
-    bg = sample_background(rng, tuple(image_size))*_U(rng, 0.7, 1.1)
-    return Scene(domain, body, pose, Vp, lm, height, cam, K, Rc, pos, col, outfit, lights, bg)
+    if style.skin == 'textured':
+        a, r = body.assets, _regions()
+        skin = np.all(np.abs(col - np.asarray(outfit['skin'])) < 1e-9, 1)
+        col = texture_colors(rng, col, skin, a.verts[:a.n_render], r['wrist'] | r['foot'])
+    lights = soft_lights(rng) if style.shading == 'soft' else sample_lights(rng)
+    if style.background == 'room':
+        bg, shadow = room_background(rng, K, Rc, pos, float(Vp[:, 1].min()), tuple(image_size))*_U(rng, 0.7, 1.1), sample_shadow(rng)
+    else: bg, shadow = sample_background(rng, tuple(image_size))*_U(rng, 0.7, 1.1), None
+    return Scene(domain, body, pose, Vp, lm, height, cam, K, Rc, pos, col, outfit, lights, bg, style, shadow)
 
 # %% ../nbs/04_synthetic.ipynb #f7d51c59
 def render_scene(scene: Scene, image_size: tuple[int, int]) -> dict:
@@ -184,9 +203,9 @@ def render_scene(scene: Scene, image_size: tuple[int, int]) -> dict:
     depth, tri, bar = rasterize(uv, Xc[:, 2], faces, image_size)
     mask = tri >= 0
     L = scene.lights
-    shade = lambert(Xc, faces, tri[mask], bar[mask], L['ambient'], L['directions'], L['power'])
+    shade = lambert(Xc, faces, tri[mask], bar[mask], L['ambient'], L['directions'], L['power'], L.get('wrap', 0.))
     alb = np.einsum('pk,pkc->pc', bar[mask], scene.colors[faces[tri[mask]]])
-    img = scene.background.copy()
+    img = scene.background.copy() if scene.shadow is None else contact_shadow(scene.background, mask, **scene.shadow)
     img[mask] = alb*shade[:, None]*L['color']
     return dict(image=np.clip(img, 0, 1), depth=depth, tri=tri, mask=mask, mesh_cam=Xc)
 
@@ -287,17 +306,20 @@ def post_process(rng: np.random.Generator, image: np.ndarray, augment: bool = Tr
 # %% ../nbs/04_synthetic.ipynb #908ebb68
 def render_sample(rng: np.random.Generator, domain: str = 'adult', image_size: tuple[int, int] = (256, 256),
                   posture: str | None = None, view: dict | None = None, augment: bool = True,
-                  pose: dict | None = None, return_mesh: bool = False, pose_source: str | None = None) -> dict:
+                  pose: dict | None = None, return_mesh: bool = False, pose_source: str | None = None,
+                  style: RenderStyle | str | None = None) -> dict:
     """One synthetic image with labels. `image_size` is (W, H). Returns image (H, W, 3) uint8, mask (H, W) bool,
     depth (H, W) float32 metres (inf = background), keypoints_coco17 (17, 2) / visible_coco17 (17,), keypoints_body16
     (16, 2) / visible_body16, keypoints_smpl24 (24, 2) / keypoints3d_smpl24 (24, 3) camera frame / visible_smpl24,
     intrinsic_matrix (3, 3), box [x, y, w, h] of the mask, domain, posture, is_synthetic=True, and the draws in `meta`.
     `view` overrides camera parameters (azimuth, elevation, roll, fill, fov in degrees), `pose` the sampled pose;
     `return_mesh` adds the camera-frame vertices `mesh_cam` (V, 3) and `faces`. `pose_source` ('synthetic_train' or
-    'real_train200', infants only, optional, needs the shared research-only poses) lifts a random 2D pose instead."""
-    scene = draw_scene(rng, domain, image_size, posture, view, pose, pose_source)
+    'real_train200', infants only, optional, needs the shared research-only poses) lifts a random 2D pose instead.
+    `style` picks the sim-to-real levers (`scenes.RenderStyle`, a preset name or 'key=value,...'; default: the original renderer)."""
+    scene = draw_scene(rng, domain, image_size, posture, view, pose, pose_source, style)
     raster = render_scene(scene, image_size)
-    out = dict(image=post_process(rng, raster['image'], augment), mask=raster['mask'], depth=raster['depth'].astype(np.float32),
+    image = camera_effects(rng, raster['image']) if augment and scene.style.camera_fx == 'full' else raster['image']
+    out = dict(image=post_process(rng, image, augment), mask=raster['mask'], depth=raster['depth'].astype(np.float32),
                domain=domain, is_synthetic=True, posture=scene.pose['posture'], intrinsic_matrix=scene.K)
     labels = label_sample(scene, raster, image_size)
     vis_meta = labels.pop('meta')
@@ -313,8 +335,8 @@ COCO_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 
                  [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
 
 def _render_one(args):
-    i, out_dir, domain, fmt, seed, image_size, split, swap, quality, pose_source = args
-    s = render_sample(np.random.default_rng([seed, i]), domain, image_size, pose_source=pose_source)
+    i, out_dir, domain, fmt, seed, image_size, split, swap, quality, pose_source, style = args
+    s = render_sample(np.random.default_rng([seed, i]), domain, image_size, pose_source=pose_source, style=style)
     out_dir = Path(out_dir)
     if fmt == 'coco':
         name = f'{split}{i:06d}.jpg'
@@ -338,9 +360,11 @@ def _render_one(args):
 
 def write_dataset(out_dir: str | Path, domain: str = 'infant', n: int = 200, fmt: str = 'coco', seed: int = 0, workers: int = 1,
                   image_size: tuple[int, int] = (256, 256), progress: bool = True, split: str = 'train',
-                  surreal_swap: bool = True, quality: int = 95, pose_source: str | None = None) -> Path:
-    "Render `n` images of `domain` into `out_dir` as 'coco' (SyRIP-style) or 'surreal' (TLL layout); returns the annotation file."
+                  surreal_swap: bool = True, quality: int = 95, pose_source: str | None = None,
+                  style: RenderStyle | str | None = None) -> Path:
+    "Render `n` images of `domain` into `out_dir` as 'coco' (SyRIP-style) or 'surreal' (TLL layout), in `style`; returns the annotation file."
     if pose_source is not None: load_pose_bank(pose_source)
+    style = parse_style(style)
     if fmt not in ('coco', 'surreal'): raise ValueError(f"fmt must be 'coco' or 'surreal', got {fmt!r}")
     if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
     if fmt == 'surreal' and image_size[0] != image_size[1]: raise ValueError(f"surreal images must be square, got image_size={image_size}")
@@ -348,7 +372,7 @@ def write_dataset(out_dir: str | Path, domain: str = 'infant', n: int = 200, fmt
     dirs = ['images', 'masks', 'annotations'] if fmt == 'coco' else [f'{split}/run0']
     for d in dirs: (out_dir/d).mkdir(parents=True, exist_ok=True)
     load_body(); _regions(); _rest_dirs(); _textures()              # warm the caches before forking
-    jobs = [(i, str(out_dir), domain, fmt, seed, tuple(image_size), split, surreal_swap, quality, pose_source) for i in range(n)]
+    jobs = [(i, str(out_dir), domain, fmt, seed, tuple(image_size), split, surreal_swap, quality, pose_source, style) for i in range(n)]
     from tqdm.auto import tqdm
     if workers > 1:
         import multiprocessing as mp
