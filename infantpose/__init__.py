@@ -2,7 +2,7 @@
 
 Modules:
 
-- `infantpose.api`: `Pose(model)` then `pose("photo.jpg")`, `pose(array)` or `pose("clip.mp4")`: keypoints, scores and boxes of the infant, drawn with `.show()`, a video's outputs written with `.save(out_dir)`.
+- `infantpose.api`: `Pose()` (the shipped model) or `Pose(model)`, then `pose("photo.jpg")`, `pose(array)` or `pose("clip.mp4")`: keypoints, scores and boxes of the infant, drawn with `.show()`, a video's outputs written with `.save(out_dir)`.
 - `infantpose.coco`: COCO keypoint AP / AR through pycocotools, results lists with FiDIP's rescoring, a vectorised OKS, and bootstrap intervals over images of AP and of the difference of two models' AP.
 - `infantpose.evalpose`: A pose score without a threshold: the similarity of the joint angles of a prediction and of the ground truth (our definition of Dua et al.'s EvalPose), invariant to translation, scale and in-plane rotation.
 - `infantpose.evaluate`: Top-down inference with ground-truth boxes, flip test and DARK decoding; COCO AP under both area choices, PCK per joint, group and posture, bootstrap intervals over images, figures of the best and worst cases.

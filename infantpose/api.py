@@ -1,4 +1,4 @@
-"""`Pose(model)` then `pose("photo.jpg")`, `pose(array)` or `pose("clip.mp4")`: keypoints, scores and boxes of the
+"""`Pose()` (the shipped model) or `Pose(model)`, then `pose("photo.jpg")`, `pose(array)` or `pose("clip.mp4")`: keypoints, scores and boxes of the
 infant, drawn with `.show()`, a video's outputs written with `.save(out_dir)`.
 
 Docs: https://infantpose.github.io/infantpose/pose_api.html.md"""
