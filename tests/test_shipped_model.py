@@ -62,3 +62,12 @@ def test_predict_a_rendered_video_without_a_model(tmp_path):
     kp = np.array([[float(r["x"]), float(r["y"])] for r in rows]).reshape(10, 17, 2)
     err = np.linalg.norm(kp - gt[..., :2], axis=-1)[gt[..., 2] > 0]
     assert np.median(err) < 0.15 * 128, f"median joint error {np.median(err):.1f} px on a 160x128 clip"
+
+
+def test_the_real_data_chain_is_one_make_target():
+    "`make syrip-model SYRIP=...` runs the benchmark's training chain through its notebook (a dry run here: ~70 CPU minutes)."
+    p = subprocess.run(["make", "-n", "syrip-model", "SYRIP=/data/syrip"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "SYRIP_TRAIN200=/data/syrip" in p.stdout and "-p train True" in p.stdout and "real_infant_benchmark.ipynb" in p.stdout
+    p = subprocess.run(["make", "syrip-model"], capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and "usage: make syrip-model SYRIP=" in p.stdout
