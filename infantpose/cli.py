@@ -299,7 +299,8 @@ def _predict_image_files(model, meta, paths, boxes, whole_image: bool, flip: boo
     if boxes or whole_image:
         recs, pred = predict_images(model, meta, paths, boxes, flip, device)
         return pred.image_ids, pred.keypoints, pred.scores, np.stack([r.box for r in recs])
-    found = [find_person(model, meta, np.asarray(Image.open(p).convert("RGB")), flip=flip, device=device) for p in paths]
+    from infantpose.api import load_photo               # found people: in the upright photo a person sees (EXIF orientation)
+    found = [find_person(model, meta, load_photo(p), flip=flip, device=device) for p in paths]
     return (np.arange(len(paths)), *(np.stack(x) for x in zip(*found)))
 
 # %% ../nbs/90_cli.ipynb #61e8f5d9
@@ -332,6 +333,7 @@ def _run_predict(args) -> int:
     from infantpose import models, viz
     from infantpose.coco import coco_results
     from infantpose.video import is_video, predict_video
+    from infantpose.api import load_photo
     from PIL import Image
     import numpy as np
     _check_inputs(args.images)
@@ -362,7 +364,7 @@ def _run_predict(args) -> int:
         for res, i, kp, sc, b in zip(results, ids, kps, scs, bxs):
             res.update(file_name=rels[images[i]].as_posix(), bbox=[round(float(v), 2) for v in b])
             img = drawn.get(i)
-            if img is None: img = np.asarray(Image.open(paths[i]).convert("RGB"))
+            if img is None: img = np.asarray(Image.open(paths[i]).convert("RGB")) if boxes or args.whole_image else load_photo(paths[i])
             drawn[i] = viz.draw_skeleton_image(img, kp, np.where(sc > 0.2, 2, 0), "coco17")
         for i, k in enumerate(images):
             (out / names[k]).parent.mkdir(parents=True, exist_ok=True)
