@@ -216,7 +216,8 @@ def _add_evaluate(sub):
     _add_model_arg(p)
     _add_data_args(p)
     p.add_argument("--out", type=Path, default=Path("outputs/evaluate"), help="report folder (default outputs/evaluate)")
-    p.add_argument("--name", default=None, help="report name (default: the model's run folder name)")
+    p.add_argument("--name", default=None, help="report name (default: the model's run folder name, default_model for the "
+                   "shipped one; with --no-boxes, _no_boxes appended)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report of the same name")
     p.add_argument("--no-flip", action="store_true", help="no flip test")
     p.add_argument("--decode", choices=["dark", "argmax"], default="dark", help="heatmap decoding (default dark)")
@@ -244,7 +245,7 @@ def _run_evaluate(args) -> int:
     import matplotlib.pyplot as plt
     shipped = args.model is None
     args.model = _model_file(args.model)
-    name = args.name or ("default_model" if shipped else args.model.absolute().parent.name)
+    name = args.name or ("default_model" if shipped else args.model.absolute().parent.name) + ("_no_boxes" if args.no_boxes else "")
     files = [args.out / f"{name}{s}" for s in (".json", ".md", "_cases.png")]
     old = [f for f in files if f.exists()]
     if old and not args.overwrite:

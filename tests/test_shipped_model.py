@@ -71,3 +71,16 @@ def test_the_real_data_chain_is_one_make_target():
     assert "SYRIP_TRAIN200=/data/syrip" in p.stdout and "-p train True" in p.stdout and "real_infant_benchmark.ipynb" in p.stdout
     p = subprocess.run(["make", "syrip-model"], capture_output=True, text=True, timeout=600)
     assert p.returncode != 0 and "usage: make syrip-model SYRIP=" in p.stdout
+
+
+def test_the_cards_two_commands_run_one_after_the_other(tmp_path):
+    "The card's evaluate commands (shipped model, ground-truth boxes then --no-boxes) write two reports side by side."
+    from infantpose.paths import syrip_train200_dir, data_dir
+    ann = syrip_train200_dir() / "annotations" / "person_keypoints_train_infant.json"
+    base = [*CLI, "evaluate", "--ann", str(ann), "--splits", str(data_dir() / "syrip_split.json"), "--split", "val",
+            "--out", str(tmp_path), "--n-boot", "20", "--device", "cpu"]
+    for extra in ([], ["--no-boxes"]):
+        p = subprocess.run(base + extra, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+    assert (tmp_path / "default_model.json").is_file() and (tmp_path / "default_model_no_boxes.json").is_file()
+    assert json.loads((tmp_path / "default_model_no_boxes.json").read_text())["boxes"] == "found by the model"
