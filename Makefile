@@ -22,7 +22,7 @@ help:
 	@echo "make test      - create .venv (if needed), check notebooks are clean and exported, run all tests"
 	@echo "make baseline  - BlazePose (mediapipe, own venv) on the real SyRIP test and val splits: outputs/baseline/"
 	@echo "make bench     - run the speed benchmarks in benchmarks/ (prints ratios)"
-	@echo "make syrip-model SYRIP=/path - with SyRIP: the real-data chain (renders -> 120 real infants, ~70 CPU min, resumable), scored on val and test"
+	@echo "make syrip-model SYRIP=/path - with SyRIP: the real-data chain (shipped renders model -> 120 real infants, ~21 CPU min, resumable), scored on val and test"
 	@echo "make book      - execute the notebooks in place (chapters, tutorials, experiments) so they are committed with outputs; NBS=... for some"
 	@echo "make gpu-check - on a GPU machine (its own python3, no .venv): CUDA checks, notebooks on cuda, throughput -> gpu_check/report.md; without a GPU a CPU dry run"
 	@echo "make gpu-check-prepare - here, before: the wheels and SyRIP images gpu-check carries (gpu_check/wheels, gpu_check/data)"
@@ -69,15 +69,15 @@ baseline: $(STAMP) $(BASELINE_STAMP)
 	    --name blazepose_$$split --figure figures/baseline_blazepose_$${split}_cases.png || exit 1; done
 
 # With SyRIP (a folder with annotations/ and images/; splits from data/syrip_split.json): the benchmark's real-data chain
-# (ImageNet -> 6 epochs on renders -> 200 epochs on the 120 real train infants -> 60 epochs at 240x320, ~70 CPU minutes
-# on 2 cores, each step resumable), scored on val and test by nbs/experiments/real_infant_benchmark.ipynb.
-BENCH_RUNS := synth_256_e6,synth_real_256_e200,synth_real_320_e260
+# (the shipped renders-only model -> 110 epochs on the 120 real train infants, bf16, ~21 CPU minutes on 1 core, resumable),
+# scored on val and test by nbs/experiments/real_infant_benchmark.ipynb.
+BENCH_RUNS := ship_real_256_e110
 syrip-model: $(STAMP)
 	@test -n "$(SYRIP)" || { echo "usage: make syrip-model SYRIP=/path/to/syrip (annotations/ and images/ of SyRIP's real images)"; exit 2; }
 	SYRIP_TRAIN200=$(abspath $(SYRIP)) $(BIN)/papermill nbs/experiments/real_infant_benchmark.ipynb outputs/benchmark/report.ipynb \
-	  --cwd nbs/experiments -p train True -p runs $(BENCH_RUNS) -p final synth_real_320_e260 -p out_dir ../../outputs/benchmark/report
-	@echo "model: outputs/benchmark/runs/synth_real_320_e260/model.pt; use it as the shipped one:"
-	@echo "  infantpose predict photo.jpg --model outputs/benchmark/runs/synth_real_320_e260/model.pt --out poses/"
+	  --cwd nbs/experiments -p train True -p runs $(BENCH_RUNS) -p final ship_real_256_e110 -p out_dir ../../outputs/benchmark/report
+	@echo "model: outputs/benchmark/runs/ship_real_256_e110/model.pt; use it as the shipped one:"
+	@echo "  infantpose predict photo.jpg --model outputs/benchmark/runs/ship_real_256_e110/model.pt --out poses/"
 
 # The book is committed executed: run the chapters and tutorials (default settings, slow cells skipped) and experiment
 # notebooks (small defaults) in place, record their code hashes in nbs/executed.json (tests/test_book.py checks them).

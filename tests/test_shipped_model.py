@@ -65,7 +65,7 @@ def test_predict_a_rendered_video_without_a_model(tmp_path):
 
 
 def test_the_real_data_chain_is_one_make_target():
-    "`make syrip-model SYRIP=...` runs the benchmark's training chain through its notebook (a dry run here: ~70 CPU minutes)."
+    "`make syrip-model SYRIP=...` runs the benchmark's training chain through its notebook (a dry run here: ~21 CPU minutes)."
     p = subprocess.run(["make", "-n", "syrip-model", "SYRIP=/data/syrip"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "SYRIP_TRAIN200=/data/syrip" in p.stdout and "-p train True" in p.stdout and "real_infant_benchmark.ipynb" in p.stdout
