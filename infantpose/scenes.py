@@ -11,8 +11,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 # %% auto #0
-__all__ = ['STYLES', 'SYRIP_POSTURES', 'RenderStyle', 'parse_style', 'sample_photo_camera', 'floor_albedo', 'room_background',
-           'sample_shadow', 'contact_shadow', 'soft_lights', 'texture_colors', 'camera_effects']
+__all__ = ['STYLES', 'SYRIP_POSTURES', 'SYRIP_LABEL_SHIFT', 'RenderStyle', 'parse_style', 'sample_photo_camera', 'floor_albedo',
+           'room_background', 'sample_shadow', 'contact_shadow', 'soft_lights', 'texture_colors', 'camera_effects',
+           'syrip_labels']
 
 # %% ../nbs/04d_scenes.ipynb #d919c2c2
 @dataclass(frozen=True)
@@ -24,10 +25,12 @@ class RenderStyle:
     skin: str = 'flat'          # flat: one tone per body, plain or striped clothes | textured: blotchy skin, flushed extremities, printed fabrics
     camera_fx: str = 'basic'    # basic: blur, noise, JPEG | full: also white-balance casts, exposure, vignetting, low resolution, motion blur
     postures: str = 'renderer'  # renderer: the pose sampler's own frequencies | syrip: SyRIP's (45 % prone, 35 % supine, 17 % sitting, 3 % standing)
+    labels: str = 'renderer'    # renderer: hips and shoulders at the skeleton's joints | syrip: moved along the torso to where SyRIP's annotators put them (`syrip_labels`)
 
     def __post_init__(self):
         allowed = dict(camera=('orbit', 'photo', 'front'), background=('flat', 'room'), shading=('lambert', 'soft'), skin=('flat', 'textured'),
-                       camera_fx=('basic', 'full'), postures=('renderer', 'syrip'))
+                       camera_fx=('basic', 'full'), postures=('renderer', 'syrip'),
+                       labels=('renderer', 'syrip'))
         for k, ok in allowed.items():
             if getattr(self, k) not in ok: raise ValueError(f"RenderStyle.{k} = {getattr(self, k)!r}: expected one of {ok}")
 
@@ -186,3 +189,17 @@ def camera_effects(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
         n, th = int(rng.integers(3, 9)), rng.uniform(0, np.pi)
         img = np.mean([np.roll(img, (int(round(t*np.sin(th))), int(round(t*np.cos(th)))), (0, 1)) for t in np.arange(n) - (n - 1)/2], 0)
     return img
+
+# %% ../nbs/04d_scenes.ipynb #52f04122
+SYRIP_LABEL_SHIFT = dict(hip=0.10, shoulder=0.065)   # torso lengths up the torso, measured on the 150 selection images
+
+def syrip_labels(landmarks: dict, shift: dict = SYRIP_LABEL_SHIFT) -> dict:
+    """A copy of `landmarks` (name -> (3,) world point) with the hips moved `shift['hip']` and the shoulders
+    `shift['shoulder']` torso lengths (hip midpoint to shoulder midpoint) up the torso, towards the head."""
+    lm = dict(landmarks)
+    hips, shoulders = 0.5*(lm['left_hip'] + lm['right_hip']), 0.5*(lm['left_shoulder'] + lm['right_shoulder'])
+    up = shoulders - hips
+    for side in ('left', 'right'):
+        lm[f'{side}_hip'] = lm[f'{side}_hip'] + shift['hip']*up
+        lm[f'{side}_shoulder'] = lm[f'{side}_shoulder'] + shift['shoulder']*up
+    return lm

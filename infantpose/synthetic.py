@@ -17,7 +17,7 @@ from .body import Body, load_body, pose_mesh, sample_body
 from .poses import POSTURES, _U, _rest_dirs, load_pose_bank, pose_from_2d, sample_pose
 from .render import camera, lambert, project, rasterize
 from .scenes import (SYRIP_POSTURES, RenderStyle, camera_effects, contact_shadow, parse_style, room_background,
-                               sample_photo_camera, sample_shadow, soft_lights, texture_colors)
+                               sample_photo_camera, sample_shadow, soft_lights, syrip_labels, texture_colors)
 
 # %% auto #0
 __all__ = ['SKIN_TONES', 'HAIR_COLORS', 'COCO_SKELETON', 'sample_colors', 'sample_background', 'sample_camera', 'sample_lights',
@@ -267,6 +267,7 @@ def label_sample(scene: Scene, raster: dict, image_size: tuple[int, int]) -> dic
     COCO-17 camera depths `depth_coco17` (17,) and the visibility test's other inputs `vis_args_coco17` (radius, reach, own)."""
     W, H = image_size
     a, lm, height = scene.body.assets, dict(scene.landmarks), scene.height
+    if scene.style.labels == 'syrip': lm = syrip_labels(lm)          # hips and shoulders where SyRIP's annotators put them
     depth, tri, fb = raster['depth'], raster['tri'], _face_bone()
     names = list(lm)
     P = np.stack([lm[k] for k in names])
