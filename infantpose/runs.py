@@ -13,7 +13,7 @@ from pathlib import Path
 from .checks import check_space, writable_dir
 
 # %% auto #0
-__all__ = ['run_fingerprint', 'train_model', 'predict_images', 'report_ids']
+__all__ = ['run_fingerprint', 'train_model', 'predict_images', 'report_ids', 'standin_model', 'score_model_file']
 
 # %% ../nbs/90b_runs.ipynb #96b172ca
 def _sha256(path) -> str:
@@ -93,3 +93,39 @@ def predict_images(model, meta: dict, paths, boxes: list | None = None, flip: bo
 def report_ids(records) -> list[int]:
     "Sorted image ids of `records`."
     return sorted({int(r.image_id) for r in records})
+
+# %% ../nbs/90b_runs.ipynb #6caa137c
+def standin_model(out_dir, seed: int = 0) -> Path:
+    "A tiny EfficientNet-Lite0 trained for two steps on 8 renders (96x128): `out_dir/standin/model.pt`, for smoke runs."
+    from infantpose.datasets import read_coco_keypoints
+    from infantpose.synthetic import write_dataset
+    out = Path(out_dir)
+    ann = write_dataset(out / "standin_data", "infant", n=8, image_size=(96, 128), progress=False, style="room")
+    train_model(read_coco_keypoints(ann), out / "standin", input_size=(96, 128), epochs=1, batch_size=4, max_steps_per_epoch=2,
+                warmup_steps=1, workers=0, device="cpu", progress=False, tensorboard=False, plot=False, seed=seed)
+    return out / "standin" / "model.pt"
+
+# %% ../nbs/90b_runs.ipynb #4a6f3f32
+def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: bool = True, decode: str = "dark",
+                     n_boot: int = 1000, seed: int = 0) -> tuple[dict, list]:
+    """`(report, COCO results)` of the model file `model_path` on `records` (ground-truth boxes; `evaluate.evaluate_model`)
+    against the COCO json `gt`, kept in `cache_file` and reused while the model file and the settings are unchanged; a
+    valid copy under the same name in one of `reuse_dirs` (an earlier run's cache) is copied in instead of evaluating."""
+    import json, time
+    from infantpose import evaluate, models
+    p, cache_file = Path(model_path), Path(cache_file)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    st = p.stat()
+    stamp = dict(model=str(p.resolve()), size=st.st_size, mtime=st.st_mtime, flip=flip, decode=decode, n_boot=n_boot)
+    for f in (cache_file, *(Path(d) / cache_file.name for d in reuse_dirs)):
+        if f.exists() and (c := json.loads(f.read_text()))["stamp"] == stamp:
+            if f != cache_file: cache_file.write_text(f.read_text())
+            return c["report"], c["results"]
+    model, meta = models.load_model(p)
+    t = time.process_time()
+    report, pred = evaluate.evaluate_model(model, records, gt, tuple(meta["input_size"]), flip, decode, n_boot,
+                                           progress=False, seed=seed)
+    report["cpu_s"] = time.process_time() - t
+    results = pred.to_coco()
+    cache_file.write_text(json.dumps(dict(stamp=stamp, report=report, results=results)))
+    return report, results
