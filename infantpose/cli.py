@@ -85,17 +85,19 @@ def _add_synth(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=_count(0), default=1, help="processes to render with (default 1; use the number of cores)")
     p.add_argument("--size", type=_size, default=(256, 256), help="image size W,H (default 256,256; each side >= 32)")
-    p.add_argument("--style", default="v1", help="the renderer's sim-to-real levers: a preset (v1: the original renderer; room: "
-                   "a floor in perspective, a person's camera, soft light, textured skin, a phone's look) and/or key=value "
-                   "pairs, e.g. 'room,postures=renderer' or 'camera=photo' (keys: camera, background, shading, skin, "
-                   "camera_fx, postures; chapter 04d_scenes). Default: v1")
+    p.add_argument("--style", default=None, help="the renderer's sim-to-real levers: a preset (v1: the original renderer; room: "
+                   "a floor in perspective, a person's camera, soft light, textured skin, a phone's look; infant: room with a "
+                   "mostly frontal camera and SyRIP's hip and shoulder placement) and/or key=value pairs over v1, e.g. "
+                   "'room,postures=renderer' or 'camera=photo' (keys: camera, background, shading, skin, camera_fx, postures, "
+                   "labels; chapter 04d_scenes). Default: the best measured on real infants for --domain infant (infant), "
+                   "v1 for adults")
     p.set_defaults(func=_run_synth)
 
 def _run_synth(args) -> int:
     from infantpose.synthetic import write_dataset
     from infantpose.scenes import parse_style
     check_render(args.size, args.workers)
-    try: style = parse_style(args.style)
+    try: style = parse_style(args.style, args.domain)
     except ValueError as e: raise ValueError(f"--style {args.style}: {e}") from None
     if args.format == "surreal" and args.size[0] != args.size[1]: raise ValueError(f"--size {args.size[0]},{args.size[1]}: the surreal format needs square images")
     out = Path(args.out)

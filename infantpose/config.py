@@ -8,6 +8,7 @@ Docs: https://infantpose.github.io/infantpose/config.html.md"""
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -118,6 +119,9 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
     if precision == "auto": return "fp16" if device.type == "cuda" else "bf16" if cpu_has_bf16() else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision 'fp16' needs a CUDA device (got {device}); use 'bf16' on a CPU")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        warnings.warn("precision 'bf16': this CPU has no bfloat16 matrix instructions (AMX, AVX-512 BF16), so bfloat16 is "
+                      "emulated and several times slower than fp32; use 'fp32' or 'auto'", stacklevel=2)
     return precision
 
 # %% ../nbs/06e_config.ipynb #fa362360

@@ -106,18 +106,31 @@ def standin_model(out_dir, seed: int = 0) -> Path:
     return out / "standin" / "model.pt"
 
 # %% ../nbs/90b_runs.ipynb #4a6f3f32
+def _rounded(results: list) -> list:
+    "COCO results with coordinates to 0.01 px and scores to 1e-4 (an archive's compact copy)."
+    r2 = lambda v, k: [round(float(x), k) for x in v] if isinstance(v, list) else round(float(v), k)
+    return [{k: r2(v, 4 if k == "score" else 2) if k in ("keypoints", "bbox", "score") else v for k, v in r.items()} for r in results]
+
 def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: bool = True, decode: str = "dark",
-                     n_boot: int = 1000, seed: int = 0) -> tuple[dict, list]:
+                     n_boot: int = 1000, seed: int = 0, archive=None) -> tuple[dict, list]:
     """`(report, COCO results)` of the model file `model_path` on `records` (ground-truth boxes; `evaluate.evaluate_model`)
-    against the COCO json `gt`, kept in `cache_file` and reused while the model file and the settings are unchanged; a
-    valid copy under the same name in one of `reuse_dirs` (an earlier run's cache) is copied in instead of evaluating."""
+    against the COCO json `gt`, kept in `cache_file` and reused while the model file (its sha256) and the settings are
+    unchanged; a valid copy under the same name in one of `reuse_dirs` (an earlier run's cache) is copied in instead of
+    evaluating. `archive` (a folder kept with the repository) also receives a compact copy, and answers for a model file
+    that is not on this machine."""
     import json, time
     from infantpose import evaluate, models
     p, cache_file = Path(model_path), Path(cache_file)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    st = p.stat()
-    stamp = dict(model=str(p.resolve()), size=st.st_size, mtime=st.st_mtime, flip=flip, decode=decode, n_boot=n_boot)
-    for f in (cache_file, *(Path(d) / cache_file.name for d in reuse_dirs)):
+    settings = dict(flip=flip, decode=decode, n_boot=n_boot)
+    kept = [cache_file, *(Path(d) / cache_file.name for d in reuse_dirs), *([Path(archive) / cache_file.name] if archive else [])]
+    if not p.exists():
+        for f in kept[-1:] if archive else []:
+            c = json.loads(f.read_text()) if f.exists() else {"stamp": {}}
+            if {k: v for k, v in c["stamp"].items() if k != "model_sha256"} == settings: return c["report"], c["results"]
+        raise FileNotFoundError(f"{p}: no such model file" + (f", and no score with {settings} in {archive}" if archive else ""))
+    stamp = dict(model_sha256=hashlib.sha256(p.read_bytes()).hexdigest()[:16], **settings)
+    for f in kept:
         if f.exists() and (c := json.loads(f.read_text()))["stamp"] == stamp:
             if f != cache_file: cache_file.write_text(f.read_text())
             return c["report"], c["results"]
@@ -128,4 +141,8 @@ def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: b
     report["cpu_s"] = time.process_time() - t
     results = pred.to_coco()
     cache_file.write_text(json.dumps(dict(stamp=stamp, report=report, results=results)))
+    if archive:
+        Path(archive).mkdir(parents=True, exist_ok=True)
+        (Path(archive) / cache_file.name).write_text(json.dumps(dict(stamp=stamp, report=report, results=_rounded(results)),
+                                                                separators=(",", ":")) + "\n")
     return report, results

@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 # %% auto #0
-__all__ = ['STYLES', 'SYRIP_POSTURES', 'SYRIP_LABEL_SHIFT', 'RenderStyle', 'parse_style', 'sample_photo_camera', 'floor_albedo',
-           'room_background', 'sample_shadow', 'contact_shadow', 'soft_lights', 'texture_colors', 'camera_effects',
-           'syrip_labels']
+__all__ = ['STYLES', 'DEFAULT_STYLES', 'SYRIP_POSTURES', 'SYRIP_LABEL_SHIFT', 'RenderStyle', 'parse_style', 'sample_photo_camera',
+           'floor_albedo', 'room_background', 'sample_shadow', 'contact_shadow', 'soft_lights', 'texture_colors',
+           'camera_effects', 'syrip_labels']
 
 # %% ../nbs/04d_scenes.ipynb #d919c2c2
 @dataclass(frozen=True)
@@ -36,10 +36,14 @@ class RenderStyle:
 
 STYLES = {'v1': RenderStyle(),
           'room': RenderStyle(camera='photo', background='room', shading='soft', skin='textured', camera_fx='full', postures='syrip')}
+# the measured best on real infants (nbs/experiments/sim2real.ipynb): `room`, a frontal camera, SyRIP's labels
+STYLES['infant'] = replace(STYLES['room'], camera='front', labels='syrip')
+DEFAULT_STYLES = {'adult': 'v1', 'infant': 'infant'}   # the style of each domain when none is given
 
-def parse_style(text: str | RenderStyle | None) -> RenderStyle:
-    "A `RenderStyle` from a preset name (`STYLES`), 'key=value,...' over the original renderer, or 'preset,key=value,...'."
-    if not text: return RenderStyle()
+def parse_style(text: str | RenderStyle | None, domain: str = 'adult') -> RenderStyle:
+    """A `RenderStyle` from a preset name (`STYLES`), 'key=value,...' over the original renderer, or 'preset,key=value,...';
+    no text: the default style of `domain` (`DEFAULT_STYLES`)."""
+    if not text: return STYLES[DEFAULT_STYLES[domain]]
     if not isinstance(text, str): return text                      # already a style
     style, names = RenderStyle(), {f.name for f in fields(RenderStyle)}
     for part in (p.strip() for p in text.split(',') if p.strip()):

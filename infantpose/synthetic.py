@@ -161,9 +161,9 @@ def draw_scene(rng: np.random.Generator, domain: str = 'adult', image_size: tupl
                posture: str | None = None, view: dict | None = None, pose: dict | None = None,
                pose_source: str | None = None, style: RenderStyle | str | None = None) -> Scene:
     """Draw body, pose, camera (`view` overrides its parameters; no jitter then), colours, lights and background (W, H),
-    with the levers of `style` (a `scenes.RenderStyle` or its text; default: the original renderer)."""
+    with the levers of `style` (a `scenes.RenderStyle` or its text; default: the domain's, `scenes.DEFAULT_STYLES`)."""
     if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
-    style = parse_style(style)
+    style = parse_style(style, domain)
     if posture is None and pose is None and pose_source is None and domain == 'infant' and style.postures == 'syrip':
         posture = POSTURES[rng.choice(4, p=SYRIP_POSTURES)]
     body = sample_body(rng, domain, load_body())
@@ -316,7 +316,7 @@ def render_sample(rng: np.random.Generator, domain: str = 'adult', image_size: t
     `view` overrides camera parameters (azimuth, elevation, roll, fill, fov in degrees), `pose` the sampled pose;
     `return_mesh` adds the camera-frame vertices `mesh_cam` (V, 3) and `faces`. `pose_source` ('synthetic_train' or
     'real_train200', infants only, optional, needs the shared research-only poses) lifts a random 2D pose instead.
-    `style` picks the sim-to-real levers (`scenes.RenderStyle`, a preset name or 'key=value,...'; default: the original renderer)."""
+    `style` picks the sim-to-real levers (`scenes.RenderStyle`, a preset name or 'key=value,...'; default: the domain's, `scenes.DEFAULT_STYLES`)."""
     scene = draw_scene(rng, domain, image_size, posture, view, pose, pose_source, style)
     raster = render_scene(scene, image_size)
     image = camera_effects(rng, raster['image']) if augment and scene.style.camera_fx == 'full' else raster['image']
@@ -365,9 +365,9 @@ def write_dataset(out_dir: str | Path, domain: str = 'infant', n: int = 200, fmt
                   style: RenderStyle | str | None = None) -> Path:
     "Render `n` images of `domain` into `out_dir` as 'coco' (SyRIP-style) or 'surreal' (TLL layout), in `style`; returns the annotation file."
     if pose_source is not None: load_pose_bank(pose_source)
-    style = parse_style(style)
     if fmt not in ('coco', 'surreal'): raise ValueError(f"fmt must be 'coco' or 'surreal', got {fmt!r}")
     if domain not in ('adult', 'infant'): raise ValueError(f"domain must be 'adult' or 'infant', got {domain!r}")
+    style = parse_style(style, domain)
     if fmt == 'surreal' and image_size[0] != image_size[1]: raise ValueError(f"surreal images must be square, got image_size={image_size}")
     out_dir = Path(out_dir)
     dirs = ['images', 'masks', 'annotations'] if fmt == 'coco' else [f'{split}/run0']
