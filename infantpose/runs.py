@@ -112,12 +112,12 @@ def _rounded(results: list) -> list:
     return [{k: r2(v, 4 if k == "score" else 2) if k in ("keypoints", "bbox", "score") else v for k, v in r.items()} for r in results]
 
 def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: bool = True, decode: str = "dark",
-                     n_boot: int = 1000, seed: int = 0, archive=None) -> tuple[dict, list]:
+                     n_boot: int = 1000, seed: int = 0, archive=None, update_archive: bool = True) -> tuple[dict, list]:
     """`(report, COCO results)` of the model file `model_path` on `records` (ground-truth boxes; `evaluate.evaluate_model`)
     against the COCO json `gt`, kept in `cache_file` and reused while the model file (its sha256) and the settings are
     unchanged; a valid copy under the same name in one of `reuse_dirs` (an earlier run's cache) is copied in instead of
-    evaluating. `archive` (a folder kept with the repository) also receives a compact copy, and answers for a model file
-    that is not on this machine."""
+    evaluating. `archive` (a folder kept with the repository) answers for a model file that is not on this machine, and
+    receives a compact copy of each new score unless `update_archive` is False (a smoke run that must not write there)."""
     import json, time
     from infantpose import evaluate, models
     p, cache_file = Path(model_path), Path(cache_file)
@@ -141,7 +141,7 @@ def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: b
     report["cpu_s"] = time.process_time() - t
     results = pred.to_coco()
     cache_file.write_text(json.dumps(dict(stamp=stamp, report=report, results=results)))
-    if archive:
+    if archive and update_archive:
         Path(archive).mkdir(parents=True, exist_ok=True)
         (Path(archive) / cache_file.name).write_text(json.dumps(dict(stamp=stamp, report=report, results=_rounded(results)),
                                                                 separators=(",", ":")) + "\n")
