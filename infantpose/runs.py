@@ -124,10 +124,10 @@ def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: b
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     settings = dict(flip=flip, decode=decode, n_boot=n_boot)
     kept = [cache_file, *(Path(d) / cache_file.name for d in reuse_dirs), *([Path(archive) / cache_file.name] if archive else [])]
-    if not p.exists():
-        for f in kept[-1:] if archive else []:
-            c = json.loads(f.read_text()) if f.exists() else {"stamp": {}}
-            if {k: v for k, v in c["stamp"].items() if k != "model_sha256"} == settings: return c["report"], c["results"]
+    if not p.exists():                                     # only the archive can answer for a file not on this machine
+        f = Path(archive or ".") / cache_file.name
+        c = json.loads(f.read_text()) if archive and f.exists() else {"stamp": {}}
+        if {k: v for k, v in c["stamp"].items() if k != "model_sha256"} == settings: return c["report"], c["results"]
         raise FileNotFoundError(f"{p}: no such model file" + (f", and no score with {settings} in {archive}" if archive else ""))
     stamp = dict(model_sha256=hashlib.sha256(p.read_bytes()).hexdigest()[:16], **settings)
     for f in kept:
