@@ -53,8 +53,10 @@ pytest: $(STAMP)
 
 test: check-clean pytest
 
+# The demo is one process: its training uses every core (the tests above run one single-threaded worker per core;
+# nproc itself would answer OMP_NUM_THREADS).
 demo: $(STAMP)
-	$(BIN)/infantpose demo --figures figures
+	n=$$(env -u OMP_NUM_THREADS nproc); OMP_NUM_THREADS=$$n MKL_NUM_THREADS=$$n $(BIN)/infantpose demo --figures figures
 
 # The off-the-shelf adult baseline lives in its own venv: mediapipe 0.10.21 pins numpy<2 (not a package dependency).
 $(BASELINE_STAMP):

@@ -17,7 +17,8 @@ import numpy as np
 from .metrics import _check_finite, _check_shape, _np
 
 # %% auto #0
-__all__ = ['COCO_STATS', 'load_coco_json', 'coco_keypoint_eval', 'coco_results', 'oks', 'coco_ap_bootstrap', 'coco_ap_difference']
+__all__ = ['COCO_STATS', 'ALL_AREA_STATS', 'load_coco_json', 'coco_keypoint_eval', 'coco_results', 'oks', 'coco_ap_bootstrap',
+           'coco_ap_difference']
 
 # %% ../nbs/03b_coco.ipynb #e9fc3b06
 def load_coco_json(gt) -> dict:
@@ -114,6 +115,8 @@ def oks(pred, gt, visible, area, sigmas) -> np.ndarray:
         return np.where(n > 0, (np.exp(-np.where(lab, e, 0)) * lab).sum(1) / n, np.nan)
 
 # %% ../nbs/03b_coco.ipynb #07dae7ae
+ALL_AREA_STATS = ("AP", "AP50", "AP75", "AR", "AR50", "AR75")   # the stats of `COCO_STATS` over every object size
+
 def _ap_resampler(gt, results, sigmas, area, image_ids, stats):
     "(full-set stats, f(idx) -> stats on the image resample `idx`): COCOeval.evaluate() runs once, each draw only re-accumulates."
     E = _coco_eval(gt, results, sigmas, area, image_ids)
@@ -122,8 +125,11 @@ def _ap_resampler(gt, results, sigmas, area, image_ids, stats):
     p = E.params
     I, A, K = len(p.imgIds), len(p.areaRng), len(p.catIds)
     base = list(E.evalImgs)
+    # The usual stats are those of the first area range ('all'): draws then accumulate it alone (3x less work, same numbers)
+    areas = [0] if set(stats) <= set(ALL_AREA_STATS) else list(range(A))
+    for q in (p, E._paramsEval): q.areaRng, q.areaRngLbl = [q.areaRng[a] for a in areas], [q.areaRngLbl[a] for a in areas]
     def draw(idx) -> dict:
-        E.evalImgs = [base[k * A * I + a * I + i] for k in range(K) for a in range(A) for i in idx]
+        E.evalImgs = [base[k * A * I + a * I + i] for k in range(K) for a in areas for i in idx]
         E.params.imgIds = E._paramsEval.imgIds = list(range(I))          # fresh ids: duplicates are kept
         with _quiet(False): E.accumulate(); E.summarize()
         return {s: float(E.stats[COCO_STATS.index(s)]) for s in stats}

@@ -259,15 +259,16 @@ def cases_figure(gt, results: list, image_dir, image_ids, n: int = 4, skeleton: 
         p.append(best[i][:, :2] if i in best else np.zeros((len(sk.names), 3)))   # a miss draws nothing
         titles.append(f"{'best' if i in chosen[:n] else 'worst'}: id {i}, OKS {o[i]:.2f}")
     fig = viz.gallery(images, g, p, skeleton=sk, titles=titles, ncols=4)
-    if title: fig.suptitle(title)
+    if title: fig.suptitle(title); fig.tight_layout()        # again: make room for the title above the panel titles
     return fig
 
 # %% ../nbs/08_evaluate.ipynb #0d88b1a4
 def evaluate_model(model, records, gt, input_size=(192, 256), flip: bool = True, decode: str = "dark", n_boot: int = 1000,
                    batch_size: int = 32, device="cpu", skeleton: str = "coco17", progress: bool = True, seed: int = 0,
-                   convention: str | None = None) -> tuple:
+                   convention: str | None = None, by_posture: bool = True) -> tuple:
     """Predict `records` (ground-truth boxes) with `model` and score them against `gt`; returns `(report, Predictions)`.
-    The crops use `convention`, by default the one the model was trained with (`models.model_convention`)."""
+    The crops use `convention`, by default the one the model was trained with (`models.model_convention`); `by_posture`
+    as in `evaluate_keypoints` (the per-posture intervals are most of the scoring time)."""
     from infantpose.pipeline import TopDownDataset
     from infantpose.models import heatmap_size, model_convention
     model.to(device)
@@ -275,7 +276,7 @@ def evaluate_model(model, records, gt, input_size=(192, 256), flip: bool = True,
                         convention=convention or model_convention(model))
     pred = predict_topdown(model, ds, batch_size=batch_size, flip=flip, decode=decode, device=device, progress=progress)
     report = evaluate_keypoints(gt, pred.to_coco(), sorted({int(r.image_id) for r in records}), skeleton=skeleton,
-                                n_boot=n_boot, seed=seed)
+                                n_boot=n_boot, seed=seed, by_posture=by_posture)
     return report, pred
 
 # %% ../nbs/08_evaluate.ipynb #fd8bd98d

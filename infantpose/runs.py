@@ -13,7 +13,8 @@ from pathlib import Path
 from .checks import check_space, writable_dir
 
 # %% auto #0
-__all__ = ['run_fingerprint', 'train_model', 'predict_images', 'report_ids', 'standin_model', 'score_model_file']
+__all__ = ['run_fingerprint', 'augment_config', 'train_model', 'predict_images', 'report_ids', 'standin_model',
+           'score_model_file']
 
 # %% ../nbs/90b_runs.ipynb #96b172ca
 def _sha256(path) -> str:
@@ -32,17 +33,24 @@ def run_fingerprint(ann, records, split=None, model_name="effnet_lite0", init=No
                 model=model_name, init=_sha256(init) if init else None, input_size=list(input_size), skeleton=skeleton,
                 lr=float(lr), schedule=schedule, epochs=int(epochs))
 
+# %% ../nbs/90b_runs.ipynb #b2943fde
+def augment_config(augment):
+    "The `AugmentConfig` of `train_model`'s `augment`: True the default one, False or None none, an `AugmentConfig` itself."
+    from infantpose.pipeline import AugmentConfig
+    if isinstance(augment, AugmentConfig) or augment is None: return augment
+    return AugmentConfig() if augment else None
+
 # %% ../nbs/90b_runs.ipynb #6b0953b7
 def train_model(records, out_dir, model_name: str | None = None, init=None, pretrained=True, freeze=(), input_size=(192, 256),
                 augment=True, fingerprint: dict | None = None, restart: bool = False, **config):
     """Train (or fine-tune from a model file `init`) on `records`; writes `out_dir/model.pt` and returns the trained model.
     `model_name` (default effnet_lite0, or `init`'s) must agree with `init`'s. The model is built after seeding with
     `config['seed']`. `fingerprint` (`run_fingerprint`) is kept in the checkpoint: resuming a run with another one raises
-    `train.RunMismatch`; `restart=True` starts afresh."""
+    `train.RunMismatch`; `restart=True` starts afresh. `augment`: True (the default `AugmentConfig`), False, or an `AugmentConfig`."""
     import torch
     from infantpose import models, train
     from infantpose.distributed import is_main_process
-    from infantpose.pipeline import TopDownDataset, AugmentConfig
+    from infantpose.pipeline import TopDownDataset
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.get("seed", 0))                                 # the head's initial weights follow --seed
         if init is not None:
@@ -61,7 +69,7 @@ def train_model(records, out_dir, model_name: str | None = None, init=None, pret
             for name in ("last.pt", "model.pt"): (out / name).unlink(missing_ok=True)
     model.train()
     ds = TopDownDataset(records, input_size=input_size, heatmap_size=models.heatmap_size(model, input_size),
-                        augment=AugmentConfig() if augment else None,
+                        augment=augment_config(augment),
                         seed=config.get("seed", 0), convention=models.model_convention(model))
     cfg = train.TrainConfig(out_dir=str(out_dir), channels_last=True, warmup_steps=config.pop("warmup_steps", 50), **config)
     hooks = train.fine_tune(model, freeze) if freeze else train.source_only()
