@@ -138,9 +138,15 @@ def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: b
         if {k: v for k, v in c["stamp"].items() if k != "model_sha256"} == settings: return c["report"], c["results"]
         raise FileNotFoundError(f"{p}: no such model file" + (f", and no score with {settings} in {archive}" if archive else ""))
     stamp = dict(model_sha256=hashlib.sha256(p.read_bytes()).hexdigest()[:16], **settings)
+    def keep(report, results):                            # the archive's compact copy, when asked for and not already there
+        a = Path(archive) / cache_file.name if archive and update_archive else None
+        if a is None or (a.exists() and json.loads(a.read_text())["stamp"] == stamp): return
+        a.parent.mkdir(parents=True, exist_ok=True)
+        a.write_text(json.dumps(dict(stamp=stamp, report=report, results=_rounded(results)), separators=(",", ":")) + "\n")
     for f in kept:
         if f.exists() and (c := json.loads(f.read_text()))["stamp"] == stamp:
             if f != cache_file: cache_file.write_text(f.read_text())
+            keep(c["report"], c["results"])                 # a score found in a cache still reaches the archive
             return c["report"], c["results"]
     model, meta = models.load_model(p)
     t = time.process_time()
@@ -149,8 +155,5 @@ def score_model_file(model_path, records, gt, cache_file, reuse_dirs=(), flip: b
     report["cpu_s"] = time.process_time() - t
     results = pred.to_coco()
     cache_file.write_text(json.dumps(dict(stamp=stamp, report=report, results=results)))
-    if archive and update_archive:
-        Path(archive).mkdir(parents=True, exist_ok=True)
-        (Path(archive) / cache_file.name).write_text(json.dumps(dict(stamp=stamp, report=report, results=_rounded(results)),
-                                                                separators=(",", ":")) + "\n")
+    keep(report, results)
     return report, results
