@@ -260,14 +260,17 @@ def udape(model: nn.Module, source, target, config: TrainConfig, warmup_epochs: 
           mean_teacher_config: MeanTeacherConfig | None = None, source_val: Callable | None = None, target_test: Callable | None = None,
           style: Callable | None = None, extra_loss: Callable | None = None, val_network: str = "teacher") -> dict:
     """Source-only warm-up on `source` (a `TopDownDataset`), then mean-teacher adaptation on `PairedDataset(source, target)`
-    (`target`: `MeanTeacherViews`). `source_val(model) -> float` chooses; `target_test(model) -> float`: compat report only.
+    (`target`: `MeanTeacherViews`). `warmup_epochs=0`: no warm-up, `model` as given is the start (a model trained before).
+    `source_val(model) -> float` chooses; `target_test(model) -> float`: compat report only.
     `val_network`: the network the scores judge during adaptation, 'teacher' or 'student'. Returns `{'warmup', 'adapt'}`
     TrainStates, `teacher` (EMA), `choice` (epochs and values) and the checkpoint `paths`."""
     if val_network not in ("teacher", "student"): raise ValueError(f"val_network: 'teacher' or 'student', got {val_network!r}")
     out = Path(config.out_dir)
-    warm, tw = fit_with_choice(model, source, replace(config, epochs=warmup_epochs, out_dir=str(out / "warmup")),
-                               source_val, target_test)
-    if source_val: tw["best_source_val"].load_into(model)
+    warm, tw = None, {}
+    if warmup_epochs > 0:
+        warm, tw = fit_with_choice(model, source, replace(config, epochs=warmup_epochs, out_dir=str(out / "warmup")),
+                                   source_val, target_test)
+        if source_val: tw["best_source_val"].load_into(model)
     hooks = mean_teacher(model, mean_teacher_config, style, extra_loss)
     teacher = hooks.extra_modules["teacher"]
     adapt, ta = fit_with_choice(model, PairedDataset(source, target, config.seed),
