@@ -97,9 +97,10 @@ def test_installed_not_editable(colab_env):
 
 
 def test_data_dir_non_editable(colab_env):
-    "After a plain `pip install`, `infantpose.paths.data_dir()` is the copy of data/ shipped in the wheel (the renderer needs it)."
+    "After a plain `pip install`, `infantpose.paths.data_dir()` is the copy of data/ shipped in the wheel (the renderer needs it), subfolders included."
     out = subprocess.run([str(colab_env["python"]), "-c", "from infantpose.paths import data_dir; d = data_dir(); "
-                          "print(d, (d / 'makehuman_body.npz').exists())"], capture_output=True, text=True,
+                          "print(d, all((d / f).exists() for f in ('makehuman_body.npz', 'models/default_model.pt', "
+                          "'reference_state_dicts/README.md')))"], capture_output=True, text=True,
                          env=colab_env["env"], cwd=colab_env["tmp"], check=True).stdout.strip()
     assert out.endswith("True") and str(colab_env["tmp"] / "venv") in out, f"data_dir() after a non-editable install: {out}"
 
