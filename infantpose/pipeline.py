@@ -24,9 +24,9 @@ from .geometry import (apply_affine, box_to_center_size, check_convention, crop_
 from .skeletons import get_skeleton
 
 # %% auto #0
-__all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'half_body_box', 'load_image', 'warp_crop', 'one_thread',
-           'TopDownDataset', 'ResizePadDataset', 'view_to_heatmap', 'mean_teacher_sample', 'MeanTeacherViews',
-           'PairedDataset', 'Sample']
+__all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'occluder_mask', 'paste_occluders', 'half_body_box',
+           'load_image', 'warp_crop', 'one_thread', 'TopDownDataset', 'ResizePadDataset', 'view_to_heatmap',
+           'mean_teacher_sample', 'MeanTeacherViews', 'PairedDataset', 'Sample']
 
 # %% ../nbs/05a_pipeline.ipynb #bd8d92d0
 @dataclass
@@ -45,6 +45,8 @@ class AugmentConfig:
     color: float = 0.2               # brightness, contrast, saturation factors ~ U(1 - c, 1 + c)
     blur_prob: float = 0.1           # Gaussian blur with this probability ...
     blur_sigma: tuple = (0.1, 1.5)   # ... and sigma (input px)
+    occlude_prob: float = 0.0        # paste synthetic occluders (a blanket's edge, a toy) into the crop with this probability ...
+    occlude_size: tuple = (0.2, 0.5) # ... each this fraction of the crop's shorter side
 
 # Student / teacher views of UDAPE's released commands (no flip: a view must warp back without swapping channels)
 UDAPE_VIEW = AugmentConfig(flip_prob=0.0, rot_deg=60.0, rot_prob=1.0, scale=(0.6, 1.3), translate=0.05, translate_prob=1.0,
@@ -56,10 +58,15 @@ def _about(A, c):
 
 def draw_augment(rng: np.random.Generator, cfg: AugmentConfig | None, out_size) -> dict:
     """One draw for an output of `out_size (W, H)`: {'matrix' (3, 3) output px -> output px about the centre, without flip;
-    'flip' bool; 'color' (3,) brightness/contrast/saturation factors; 'blur' sigma (0 = none); 'half_body' None | 'upper' | 'lower'}."""
+    'flip' bool; 'color' (3,) brightness/contrast/saturation factors; 'blur' sigma (0 = none); 'half_body' None | 'upper' | 'lower';
+    'occlude' None | the seed of the occluders}."""
     W, H = out_size
     u = rng.random(15)
-    if cfg is None: return dict(matrix=np.eye(3), flip=False, color=np.ones(3), blur=0.0, half_body=None)
+    if cfg is None: return dict(matrix=np.eye(3), flip=False, color=np.ones(3), blur=0.0, half_body=None, occlude=None)
+    occlude = None
+    if cfg.occlude_prob > 0:                                  # drawn only then: the other settings' streams stay as they were
+        v, occ_seed = rng.random(), int(rng.integers(2 ** 31))
+        occlude = occ_seed if v < cfg.occlude_prob else None
     c = ((W - 1) / 2, (H - 1) / 2)
     s = cfg.scale[0] + u[0] * (cfg.scale[1] - cfg.scale[0])
     r = (2 * u[1] - 1) * cfg.rot_deg if u[2] < cfg.rot_prob else 0.0
@@ -68,7 +75,7 @@ def draw_augment(rng: np.random.Generator, cfg: AugmentConfig | None, out_size) 
     M = translate(-t[0], -t[1]) @ shear(sh, center=c) @ _about(scale(1 / s), c) @ rotate(r, c)   # rotate, scale, shear, shift
     return dict(matrix=M, flip=bool(u[7] < cfg.flip_prob), color=1 + cfg.color * (2 * u[12:15] - 1),
                 blur=float(cfg.blur_sigma[0] + u[11] * (cfg.blur_sigma[1] - cfg.blur_sigma[0])) if u[10] < cfg.blur_prob else 0.0,
-                half_body=("upper" if u[9] < 0.5 else "lower") if u[8] < cfg.half_body_prob else None,
+                half_body=("upper" if u[9] < 0.5 else "lower") if u[8] < cfg.half_body_prob else None, occlude=occlude,
                 params=dict(scale=s, rot=r, translate=t, shear=sh))
 
 # %% ../nbs/05a_pipeline.ipynb #f20b199c
@@ -90,6 +97,40 @@ def photometric(x: torch.Tensor, color=(1.0, 1.0, 1.0), blur: float = 0.0) -> to
         y = F.pad(x[None], (r, r, r, r), mode="replicate")
         y = F.conv2d(y, k.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
         x = F.conv2d(y, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)[0]
+    return x
+
+# %% ../nbs/05a_pipeline.ipynb #0cc1a002
+def occluder_mask(rng: np.random.Generator, out_size, size=(0.2, 0.5)) -> np.ndarray:
+    """One occluder's coverage `(H, W)` float32 in [0, 1] (edges ramp over about a pixel) for an image of `out_size (W, H)`:
+    a blanket's edge (a band with a wavy border from a random direction, `size` of the image's extent that way deep) or a toy
+    (a rotated ellipse about `size` x the shorter side across)."""
+    W, H = out_size
+    s = rng.uniform(*size) * min(W, H)
+    Y, X = np.mgrid[0:H, 0:W].astype(np.float32)
+    th = rng.uniform(0, 2 * np.pi)
+    if rng.random() < 0.5:                                              # a blanket's edge
+        proj, along = X * np.cos(th) + Y * np.sin(th), -X * np.sin(th) + Y * np.cos(th)
+        ends = [x * np.cos(th) + y * np.sin(th) for x in (0, W - 1) for y in (0, H - 1)]
+        period = rng.uniform(0.5, 2.0) * max(W, H)
+        depth = s / min(W, H) * (max(ends) - min(ends))
+        edge = max(ends) - depth * (1 + 0.25 * np.sin(2 * np.pi * along / period + rng.uniform(0, 2 * np.pi)))
+        return np.clip(proj - edge + 0.5, 0, 1)
+    cx, cy = rng.uniform(0.1, 0.9) * W, rng.uniform(0.1, 0.9) * H        # a toy, a hand
+    a = s / 2; b = a * rng.uniform(0.4, 1.0)
+    dx, dy = X - cx, Y - cy
+    r = np.sqrt(((dx * np.cos(th) + dy * np.sin(th)) / a) ** 2 + ((-dx * np.sin(th) + dy * np.cos(th)) / b) ** 2)
+    return np.clip((1 - r) * b + 0.5, 0, 1)
+
+def paste_occluders(x: torch.Tensor, rng: np.random.Generator, size=(0.2, 0.5)) -> torch.Tensor:
+    "`x (3, H, W)` in [0, 1] with one or two occluders (`occluder_mask`) pasted over it, textured and shaded."
+    from infantpose.synthetic import sample_background                  # the renderer's fabric and texture patterns
+    H, W = x.shape[1:]
+    for _ in range(1 + int(rng.random() < 0.35)):
+        m = torch.from_numpy(occluder_mask(rng, (W, H), size))[None]
+        tex = torch.from_numpy(sample_background(rng, (W, H))).permute(2, 0, 1)
+        g = np.linspace(0, 1, W)[None, :] * np.cos(a := rng.uniform(0, 2 * np.pi)) + np.linspace(0, 1, H)[:, None] * np.sin(a)
+        shade = torch.from_numpy((0.75 + 0.35 * (g - g.min()) / max(np.ptp(g), 1e-6)).astype(np.float32))[None]
+        x = x * (1 - m) + (tex * shade).clamp(0, 1) * m
     return x
 
 # %% ../nbs/05a_pipeline.ipynb #45fd3d2c
@@ -174,7 +215,9 @@ class _PoseDataset(Dataset):
 
     def make_sample(self, img, M, kp, vis, idx, aug, r, index) -> dict:
         with one_thread():
-            x = photometric(warp_crop(img, M, self.input_size, self.antialias), aug["color"], aug["blur"])
+            x = warp_crop(img, M, self.input_size, self.antialias)
+            if aug.get("occlude") is not None: x = paste_occluders(x, np.random.default_rng(aug["occlude"]), self.augment.occlude_size)
+            x = photometric(x, aug["color"], aug["blur"])
             kpt = apply_affine(M, kp)[idx].astype(np.float32)
             vis = vis[idx]
             hm, w = self.codec.encode(kpt[None], vis[None])
