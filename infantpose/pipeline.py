@@ -114,12 +114,12 @@ def occluder_mask(rng: np.random.Generator, out_size, size=(0.2, 0.5)) -> np.nda
         period = rng.uniform(0.5, 2.0) * max(W, H)
         depth = s / min(W, H) * (max(ends) - min(ends))
         edge = max(ends) - depth * (1 + 0.25 * np.sin(2 * np.pi * along / period + rng.uniform(0, 2 * np.pi)))
-        return np.clip(proj - edge + 0.5, 0, 1)
+        return np.clip(proj - edge + 0.5, 0, 1).astype(np.float32)
     cx, cy = rng.uniform(0.1, 0.9) * W, rng.uniform(0.1, 0.9) * H        # a toy, a hand
     a = s / 2; b = a * rng.uniform(0.4, 1.0)
     dx, dy = X - cx, Y - cy
     r = np.sqrt(((dx * np.cos(th) + dy * np.sin(th)) / a) ** 2 + ((-dx * np.sin(th) + dy * np.cos(th)) / b) ** 2)
-    return np.clip((1 - r) * b + 0.5, 0, 1)
+    return np.clip((1 - r) * b + 0.5, 0, 1).astype(np.float32)
 
 def paste_occluders(x: torch.Tensor, rng: np.random.Generator, size=(0.2, 0.5)) -> torch.Tensor:
     "`x (3, H, W)` in [0, 1] with one or two occluders (`occluder_mask`) pasted over it, textured and shaded."
