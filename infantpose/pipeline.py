@@ -59,7 +59,7 @@ def _about(A, c):
 def draw_augment(rng: np.random.Generator, cfg: AugmentConfig | None, out_size) -> dict:
     """One draw for an output of `out_size (W, H)`: {'matrix' (3, 3) output px -> output px about the centre, without flip;
     'flip' bool; 'color' (3,) brightness/contrast/saturation factors; 'blur' sigma (0 = none); 'half_body' None | 'upper' | 'lower';
-    'occlude' None | the seed of the occluders}."""
+    'occlude' None | the occluders' random state, an int}."""
     W, H = out_size
     u = rng.random(15)
     if cfg is None: return dict(matrix=np.eye(3), flip=False, color=np.ones(3), blur=0.0, half_body=None, occlude=None)
