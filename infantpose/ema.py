@@ -15,7 +15,7 @@ from torch import nn
 from .distributed import unwrap
 
 # %% auto #0
-__all__ = ['EMA']
+__all__ = ['EMA', 'average_weights']
 
 # %% ../nbs/06g_ema.ipynb #f0b06aac
 class EMA:
@@ -41,3 +41,15 @@ class EMA:
     def load_state_dict(self, state: dict):
         self.module.load_state_dict(state["module"])
         self.decay, self.buffers, self.num_updates = state["decay"], state["buffers"], state["num_updates"]
+
+# %% ../nbs/06g_ema.ipynb #soup0002
+@torch.no_grad()
+def average_weights(models: list[nn.Module]) -> nn.Module:
+    "A copy of `models[0]` holding the mean of the `models`' floating-point parameters and buffers (a uniform model soup)."
+    if not models: raise ValueError("average_weights: no models to average")
+    states = [unwrap(m).state_dict() for m in models]
+    if any(s.keys() != states[0].keys() for s in states): raise ValueError("average_weights: the models differ in their weights' names")
+    soup = copy.deepcopy(unwrap(models[0]))
+    soup.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+                          for k, v in states[0].items()})
+    return soup

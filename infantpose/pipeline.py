@@ -24,9 +24,9 @@ from .geometry import (apply_affine, box_to_center_size, check_convention, crop_
 from .skeletons import get_skeleton
 
 # %% auto #0
-__all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'occluder_mask', 'paste_occluders', 'half_body_box',
-           'load_image', 'warp_crop', 'one_thread', 'TopDownDataset', 'ResizePadDataset', 'view_to_heatmap',
-           'mean_teacher_sample', 'MeanTeacherViews', 'PairedDataset', 'Sample']
+__all__ = ['UDAPE_VIEW', 'AugmentConfig', 'draw_augment', 'photometric', 'occluder_mask', 'paste_occluders', 'random_convolution',
+           'half_body_box', 'load_image', 'warp_crop', 'one_thread', 'TopDownDataset', 'ResizePadDataset',
+           'view_to_heatmap', 'mean_teacher_sample', 'MeanTeacherViews', 'PairedDataset', 'Sample']
 
 # %% ../nbs/05a_pipeline.ipynb #bd8d92d0
 @dataclass
@@ -47,6 +47,8 @@ class AugmentConfig:
     blur_sigma: tuple = (0.1, 1.5)   # ... and sigma (input px)
     occlude_prob: float = 0.0        # paste synthetic occluders (a blanket's edge, a toy) into the crop with this probability ...
     occlude_size: tuple = (0.2, 0.5) # ... each this fraction of the crop's shorter side
+    randconv_prob: float = 0.0       # pass the crop through a random convolution (RandConv) with this probability ...
+    randconv_sizes: tuple = (1, 3, 5, 7)  # ... its kernel size drawn from these
 
 # Student / teacher views of UDAPE's released commands (no flip: a view must warp back without swapping channels)
 UDAPE_VIEW = AugmentConfig(flip_prob=0.0, rot_deg=60.0, rot_prob=1.0, scale=(0.6, 1.3), translate=0.05, translate_prob=1.0,
@@ -59,14 +61,17 @@ def _about(A, c):
 def draw_augment(rng: np.random.Generator, cfg: AugmentConfig | None, out_size) -> dict:
     """One draw for an output of `out_size (W, H)`: {'matrix' (3, 3) output px -> output px about the centre, without flip;
     'flip' bool; 'color' (3,) brightness/contrast/saturation factors; 'blur' sigma (0 = none); 'half_body' None | 'upper' | 'lower';
-    'occlude' None | the occluders' random state, an int}."""
+    'occlude' None | the occluders' random state, an int; 'randconv' None | the random convolution's random state, an int}."""
     W, H = out_size
     u = rng.random(15)
-    if cfg is None: return dict(matrix=np.eye(3), flip=False, color=np.ones(3), blur=0.0, half_body=None, occlude=None)
-    occlude = None
+    if cfg is None: return dict(matrix=np.eye(3), flip=False, color=np.ones(3), blur=0.0, half_body=None, occlude=None, randconv=None)
+    occlude = randconv = None
     if cfg.occlude_prob > 0:                                  # drawn only then: the other settings' streams stay as they were
         v, occ_seed = rng.random(), int(rng.integers(2 ** 31))
         occlude = occ_seed if v < cfg.occlude_prob else None
+    if cfg.randconv_prob > 0:                                 # after the occluders: their streams stay too
+        v, rc_seed = rng.random(), int(rng.integers(2 ** 31))
+        randconv = rc_seed if v < cfg.randconv_prob else None
     c = ((W - 1) / 2, (H - 1) / 2)
     s = cfg.scale[0] + u[0] * (cfg.scale[1] - cfg.scale[0])
     r = (2 * u[1] - 1) * cfg.rot_deg if u[2] < cfg.rot_prob else 0.0
@@ -75,7 +80,7 @@ def draw_augment(rng: np.random.Generator, cfg: AugmentConfig | None, out_size) 
     M = translate(-t[0], -t[1]) @ shear(sh, center=c) @ _about(scale(1 / s), c) @ rotate(r, c)   # rotate, scale, shear, shift
     return dict(matrix=M, flip=bool(u[7] < cfg.flip_prob), color=1 + cfg.color * (2 * u[12:15] - 1),
                 blur=float(cfg.blur_sigma[0] + u[11] * (cfg.blur_sigma[1] - cfg.blur_sigma[0])) if u[10] < cfg.blur_prob else 0.0,
-                half_body=("upper" if u[9] < 0.5 else "lower") if u[8] < cfg.half_body_prob else None, occlude=occlude,
+                half_body=("upper" if u[9] < 0.5 else "lower") if u[8] < cfg.half_body_prob else None, occlude=occlude, randconv=randconv,
                 params=dict(scale=s, rot=r, translate=t, shear=sh))
 
 # %% ../nbs/05a_pipeline.ipynb #f20b199c
@@ -132,6 +137,19 @@ def paste_occluders(x: torch.Tensor, rng: np.random.Generator, size=(0.2, 0.5)) 
         shade = torch.from_numpy((0.75 + 0.35 * (g - g.min()) / max(np.ptp(g), 1e-6)).astype(np.float32))[None]
         x = x * (1 - m) + (tex * shade).clamp(0, 1) * m
     return x
+
+# %% ../nbs/05a_pipeline.ipynb #rc000002
+def random_convolution(x: torch.Tensor, rng: np.random.Generator, sizes=(1, 3, 5, 7)) -> torch.Tensor:
+    """`x (3, H, W)` in [0, 1] through a random convolution (RandConv, Xu et al. 2021): a 3 -> 3 kernel of size k from
+    `sizes` with weights ~ N(0, 1/(3 k^2)), its output rescaled to x's per-channel mean and standard deviation, then
+    `a x + (1 - a) conv(x)` with a ~ U(0, 1), clamped to [0, 1]."""
+    k = int(rng.choice(sizes))
+    w = torch.from_numpy(rng.normal(0, 1 / np.sqrt(3 * k * k), (3, 3, k, k)).astype(np.float32))
+    y = F.conv2d(F.pad(x[None], (k // 2,) * 4, mode="reflect"), w)[0] if k > 1 else torch.einsum("oi,ihw->ohw", w[:, :, 0, 0], x)
+    mu, sd = x.mean((1, 2), keepdim=True), x.std((1, 2), keepdim=True)
+    y = (y - y.mean((1, 2), keepdim=True)) / (y.std((1, 2), keepdim=True) + 1e-6) * sd + mu   # the crop's own level and contrast
+    a = float(rng.uniform())
+    return (a * x + (1 - a) * y).clamp_(0, 1)
 
 # %% ../nbs/05a_pipeline.ipynb #45fd3d2c
 _LOWER = ("hip", "knee", "ankle", "foot", "pelvis", "thigh", "calf", "toe")
@@ -217,6 +235,8 @@ class _PoseDataset(Dataset):
         with one_thread():
             x = warp_crop(img, M, self.input_size, self.antialias)
             if aug.get("occlude") is not None: x = paste_occluders(x, np.random.default_rng(aug["occlude"]), self.augment.occlude_size)
+            if aug.get("randconv") is not None:
+                x = random_convolution(x, np.random.default_rng(aug["randconv"]), self.augment.randconv_sizes)
             x = photometric(x, aug["color"], aug["blur"])
             kpt = apply_affine(M, kp)[idx].astype(np.float32)
             vis = vis[idx]
